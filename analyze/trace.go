@@ -1,0 +1,245 @@
+package analyze
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/trace-forensics/trace-forensics/sources"
+)
+
+// Trace is one assembled trace: its spans sorted by start time, each span's
+// parent and children as indexes, and the span taken as the request.
+// Walks over it are iterative, so depth is unbounded, and assembly is
+// O(n log n) in the number of spans.
+type Trace struct {
+	ID    sources.TraceID
+	Spans []sources.Span
+	// Parent[i] is the index of span i's parent, or -1 for roots, orphans
+	// and spans whose parent reference was broken to end a cycle.
+	Parent []int32
+	// Children of span i are Kids[KidStart[i]:KidStart[i+1]], by start time.
+	KidStart []int32
+	Kids     []int32
+	// Root is the request's root span (the longest span without a parent
+	// reference), or -1 when the trace has none.
+	Root int32
+	// Orphan[i] is true when span i names a parent that is not in the trace.
+	Orphan []bool
+
+	order []idIndex // scratch: span IDs sorted, for parent lookups
+	state []uint8   // scratch for breakCycles
+}
+
+type idIndex struct {
+	id  sources.SpanID
+	idx int32
+}
+
+// Children returns the indexes of span i's children, sorted by start time.
+func (t *Trace) Children(i int32) []int32 { return t.Kids[t.KidStart[i]:t.KidStart[i+1]] }
+
+// traceIssues counts what assembly had to repair in one trace.
+type traceIssues struct {
+	duplicates, orphans, cycles int
+	multipleRoots, noRoot       bool
+}
+
+// assemble builds the tree of t.Spans, which must all belong to one trace.
+// It reuses t's slices, so a worker assembles many traces without garbage.
+func (t *Trace) assemble() traceIssues {
+	var is traceIssues
+	spans := t.Spans
+	slices.SortFunc(spans, func(a, b sources.Span) int {
+		if c := cmp.Compare(a.Start, b.Start); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.End, a.End); c != 0 { // longer first: parents before children
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+
+	// Duplicate span IDs: keep the first by start time, drop the others.
+	t.order = t.order[:0]
+	for i := range spans {
+		t.order = append(t.order, idIndex{spans[i].ID, int32(i)})
+	}
+	slices.SortFunc(t.order, func(a, b idIndex) int {
+		if c := cmp.Compare(a.id, b.id); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.idx, b.idx)
+	})
+	dup := false
+	for i := 1; i < len(t.order); i++ {
+		if t.order[i].id == t.order[i-1].id {
+			dup = true
+			break
+		}
+	}
+	if dup {
+		drop := make([]bool, len(spans))
+		w := 0
+		for i := 1; i < len(t.order); i++ {
+			if t.order[i].id == t.order[i-1].id {
+				drop[t.order[i].idx] = true
+				is.duplicates++
+			}
+		}
+		for i := range spans {
+			if !drop[i] {
+				spans[w] = spans[i]
+				w++
+			}
+		}
+		spans = spans[:w]
+		t.Spans = spans
+		t.order = t.order[:0]
+		for i := range spans {
+			t.order = append(t.order, idIndex{spans[i].ID, int32(i)})
+		}
+		slices.SortFunc(t.order, func(a, b idIndex) int { return cmp.Compare(a.id, b.id) })
+	}
+
+	n := len(spans)
+	t.Parent = resize(t.Parent, n)
+	t.Orphan = resizeBool(t.Orphan, n)
+	for i := range spans {
+		t.Parent[i] = -1
+		t.Orphan[i] = false
+		p := spans[i].Parent
+		if p == 0 {
+			continue
+		}
+		j, ok := slices.BinarySearchFunc(t.order, p, func(e idIndex, id sources.SpanID) int { return cmp.Compare(e.id, id) })
+		if !ok {
+			t.Orphan[i] = true
+			is.orphans++
+			continue
+		}
+		t.Parent[i] = t.order[j].idx
+	}
+	is.cycles = t.breakCycles()
+	t.buildChildren()
+
+	// The request is the longest span with no parent reference at all.
+	t.Root = -1
+	roots := 0
+	for i := range spans {
+		if spans[i].Parent != 0 {
+			continue
+		}
+		roots++
+		if t.Root < 0 || spans[i].Duration() > spans[t.Root].Duration() {
+			t.Root = int32(i)
+		}
+	}
+	is.multipleRoots = roots > 1
+	is.noRoot = roots == 0
+	return is
+}
+
+// breakCycles finds spans that cannot reach a root through parent links and
+// cuts the parent link of one span per cycle. It returns how many it cut.
+func (t *Trace) breakCycles() int {
+	n := len(t.Spans)
+	// state: 0 unknown, 1 on the current walk, 2 reaches a root.
+	if cap(t.state) < n {
+		t.state = make([]uint8, n)
+	}
+	state := t.state[:n]
+	clear(state)
+	cut := 0
+	var walk []int32
+	for i := range n {
+		if state[i] != 0 {
+			continue
+		}
+		walk = walk[:0]
+		j := int32(i)
+		for j >= 0 && state[j] == 0 {
+			state[j] = 1
+			walk = append(walk, j)
+			j = t.Parent[j]
+		}
+		if j >= 0 && state[j] == 1 {
+			// j is on this walk: a cycle. Cut it at j.
+			t.Parent[j] = -1
+			cut++
+		}
+		for _, k := range walk {
+			state[k] = 2
+		}
+	}
+	return cut
+}
+
+func (t *Trace) buildChildren() {
+	n := len(t.Spans)
+	t.KidStart = resize(t.KidStart, n+1)
+	clear(t.KidStart)
+	for i := range n {
+		if p := t.Parent[i]; p >= 0 {
+			t.KidStart[p+1]++
+		}
+	}
+	for i := 1; i <= n; i++ {
+		t.KidStart[i] += t.KidStart[i-1]
+	}
+	t.Kids = resize(t.Kids, int(t.KidStart[n]))
+	fill := t.order[:0] // reuse as a per-parent cursor; idx field only
+	fill = slices.Grow(fill, n)[:n]
+	for i := range n {
+		fill[i].idx = t.KidStart[i]
+	}
+	// Spans are sorted by start, so children come out sorted by start too.
+	for i := range n {
+		if p := t.Parent[i]; p >= 0 {
+			t.Kids[fill[p].idx] = int32(i)
+			fill[p].idx++
+		}
+	}
+	t.order = fill[:0]
+}
+
+// SelfTime returns span i's duration minus the union of its children's
+// intervals clipped to it (ANALYSIS.md). It is never negative.
+func (t *Trace) SelfTime(i int32) int64 {
+	s := &t.Spans[i]
+	covered := int64(0)
+	curStart, curEnd := int64(0), int64(0)
+	open := false
+	for _, c := range t.Children(i) {
+		cs, ce := max(t.Spans[c].Start, s.Start), min(t.Spans[c].End, s.End)
+		if ce <= cs {
+			continue
+		}
+		// Children are sorted by their own start; clipping keeps that order.
+		if open && cs <= curEnd {
+			curEnd = max(curEnd, ce)
+			continue
+		}
+		if open {
+			covered += curEnd - curStart
+		}
+		curStart, curEnd, open = cs, ce, true
+	}
+	if open {
+		covered += curEnd - curStart
+	}
+	return max(s.Duration()-covered, 0)
+}
+
+func resize(s []int32, n int) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	return s[:n]
+}
+
+func resizeBool(s []bool, n int) []bool {
+	if cap(s) < n {
+		return make([]bool, n)
+	}
+	return s[:n]
+}

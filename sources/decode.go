@@ -1,0 +1,140 @@
+package sources
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// decoder reads the JSON values of one input buffer into a sink. The top
+// level is a pipeline of sniffers: the keys of the outermost object say which
+// format follows, so OTLP, Tempo and Jaeger bodies need no flag.
+type decoder struct {
+	s        *scanner
+	sub      scanner // for values re-read from raw bytes
+	sk       *sink
+	recs     []spanRec
+	resAttrs []keptValue
+	found    bool     // a trace container was recognised in this buffer
+	format   string   // name of the last format recognised
+	keys     []string // top-level keys seen, for "not a trace file" errors
+}
+
+func newDecoder(sk *sink) *decoder {
+	return &decoder{s: &scanner{}, sk: sk}
+}
+
+// maxWrapperDepth bounds how many wrapper objects ({"result":{"trace":…}})
+// are followed; real bodies have at most two.
+const maxWrapperDepth = 4
+
+// errNotTrace marks input that is valid JSON but holds no trace container.
+var errNotTrace = errors.New("no trace data recognised")
+
+// decodeAll decodes every JSON value in buf: one document, or a batch of
+// JSON Lines. It returns syntax errors with their place in the input.
+func (d *decoder) decodeAll(buf []byte) error {
+	d.s.reset(buf)
+	d.sk.buf = buf
+	d.found, d.keys = false, d.keys[:0]
+	for !d.s.eof() {
+		d.value(0)
+		if d.s.err != nil {
+			return d.syntaxError()
+		}
+	}
+	if !d.found {
+		if len(d.keys) > 0 {
+			return fmt.Errorf("%s: %w: top-level keys are %s", d.sk.file, errNotTrace, strings.Join(d.keys, ", "))
+		}
+		return fmt.Errorf("%s: %w", d.sk.file, errNotTrace)
+	}
+	return nil
+}
+
+func (d *decoder) syntaxError() error {
+	return &SyntaxError{Where: d.sk.where(d.s.errPos), Offset: d.sk.byteBase + int64(d.s.errPos), Err: d.s.err}
+}
+
+// SyntaxError is malformed input, with the file and place it was found.
+type SyntaxError struct {
+	Where  string // "file: line N" or "file: byte N"
+	Offset int64  // byte offset in the (decompressed) file
+	Err    error
+}
+
+func (e *SyntaxError) Error() string {
+	if strings.Contains(e.Where, ": byte ") {
+		return fmt.Sprintf("%s: %v", e.Where, e.Err)
+	}
+	return fmt.Sprintf("%s (byte %d): %v", e.Where, e.Offset, e.Err)
+}
+
+func (e *SyntaxError) Unwrap() error { return e.Err }
+
+func (d *decoder) value(depth int) {
+	switch d.s.peek() {
+	case '{':
+		d.object(depth)
+	case '[':
+		d.array(depth)
+	default:
+		d.s.unexpected("a JSON object or array")
+	}
+}
+
+// object dispatches on the keys of a top-level or wrapper object.
+func (d *decoder) object(depth int) {
+	s := d.s
+	start := s.pos
+	if !s.enter('{') {
+		return
+	}
+	for first := true; s.more('}', &first); {
+		k := s.key()
+		switch string(k) {
+		case "resourceSpans", "resource_spans":
+			d.format = "otlp-json"
+			d.found = true
+			d.resourceSpans(idHex)
+		case "batches": // Tempo v1 JSON: OTLP-shaped, base64 IDs
+			d.format = "tempo-json"
+			d.found = true
+			d.resourceSpans(idBase64)
+		case "result", "trace": // Jaeger api_v3 and Tempo v2 wrappers
+			if depth >= maxWrapperDepth {
+				s.skip()
+				continue
+			}
+			d.value(depth + 1)
+		case "status": // Tempo v2: "PARTIAL" when some blocks were not read
+			if s.peek() == '"' {
+				if st := s.str(); string(st) == "PARTIAL" {
+					d.sk.partial++
+					d.sk.warnf(WarnPartialTrace, start, "the server marked this trace PARTIAL: some of its spans may be missing")
+				}
+				continue
+			}
+			s.skip()
+		default:
+			if d.jaegerKey(k, start, depth) {
+				return
+			}
+			if depth == 0 && len(d.keys) < 8 {
+				d.keys = append(d.keys, string(k))
+			}
+			s.skip()
+		}
+	}
+}
+
+// array handles a top-level array: Jaeger's bare list of traces or Zipkin.
+func (d *decoder) array(depth int) {
+	if d.jaegerArray(depth) {
+		return
+	}
+	d.s.skip()
+	if d.s.err == nil && depth == 0 && len(d.keys) < 8 {
+		d.keys = append(d.keys, "(a JSON array of unknown items)")
+	}
+}

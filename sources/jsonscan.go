@@ -1,0 +1,400 @@
+package sources
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// scanner is a pull tokenizer over one JSON text held in memory. The trace
+// readers walk the shapes they know with it and skip everything else without
+// building values, which is where their speed comes from: a prompt stored in
+// an attribute costs one memchr, not a decoded string.
+//
+// After the first syntax error every method is a no-op and err holds the
+// error with its byte offset.
+type scanner struct {
+	buf     []byte
+	pos     int
+	err     error
+	errPos  int
+	scratch []byte // unescaped string content; valid until the next str call
+}
+
+func (s *scanner) reset(buf []byte) {
+	s.buf, s.pos, s.err, s.errPos = buf, 0, nil, 0
+}
+
+// failf records a syntax error at the current offset and stops the scan.
+func (s *scanner) failf(format string, args ...any) {
+	if s.err == nil {
+		s.err = fmt.Errorf(format, args...)
+		s.errPos = s.pos
+	}
+	s.pos = len(s.buf)
+}
+
+func (s *scanner) ws() {
+	for s.pos < len(s.buf) {
+		switch s.buf[s.pos] {
+		case ' ', '\n', '\r', '\t':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte without consuming it, or 0 at the end.
+func (s *scanner) peek() byte {
+	s.ws()
+	if s.pos >= len(s.buf) {
+		return 0
+	}
+	return s.buf[s.pos]
+}
+
+func (s *scanner) eof() bool { return s.peek() == 0 && s.pos >= len(s.buf) }
+
+func (s *scanner) unexpected(what string) {
+	if s.pos >= len(s.buf) {
+		s.failf("unexpected end of input, expected %s (truncated file?)", what)
+		return
+	}
+	c := s.buf[s.pos]
+	if c < 0x20 || c >= 0x7f {
+		s.failf("expected %s, found byte 0x%02x", what, c)
+	} else {
+		s.failf("expected %s, found %q", what, c)
+	}
+}
+
+// enter consumes the opening byte of an object or array.
+func (s *scanner) enter(open byte) bool {
+	if s.peek() != open {
+		if open == '{' {
+			s.unexpected("an object")
+		} else {
+			s.unexpected("an array")
+		}
+		return false
+	}
+	s.pos++
+	return true
+}
+
+// more advances to the next element of the object or array being read and
+// reports whether there is one. Use as
+//
+//	for first := true; s.more('}', &first); { key := s.key(); ... }
+func (s *scanner) more(close byte, first *bool) bool {
+	c := s.peek()
+	if c == close {
+		s.pos++
+		return false
+	}
+	if s.pos >= len(s.buf) {
+		s.unexpected(fmt.Sprintf("',' or '%c'", close))
+		return false
+	}
+	if *first {
+		*first = false
+		return true
+	}
+	if c != ',' {
+		s.unexpected(fmt.Sprintf("',' or '%c'", close))
+		return false
+	}
+	s.pos++
+	return true
+}
+
+// key reads an object key and the colon after it.
+func (s *scanner) key() []byte {
+	k := s.str()
+	if s.peek() != ':' {
+		s.unexpected("':'")
+		return nil
+	}
+	s.pos++
+	return k
+}
+
+// str reads a string and returns its content, unescaped. The slice aliases
+// the input or the scanner's scratch buffer: copy it to keep it.
+func (s *scanner) str() []byte {
+	if s.peek() != '"' {
+		s.unexpected("a string")
+		return nil
+	}
+	start := s.pos + 1
+	end, escaped := s.strEnd(start)
+	if end < 0 {
+		s.pos = len(s.buf)
+		s.unexpected("the end of a string")
+		return nil
+	}
+	s.pos = end + 1
+	if !escaped {
+		return s.buf[start:end]
+	}
+	out, ok := unescape(s.scratch[:0], s.buf[start:end])
+	if !ok {
+		s.pos = start
+		s.failf("invalid escape in string")
+		return nil
+	}
+	s.scratch = out
+	return out
+}
+
+// strEnd finds the closing quote of a string whose content starts at i and
+// reports whether the content holds escapes; -1 if the input ends first.
+func (s *scanner) strEnd(i int) (int, bool) {
+	escaped := false
+	for {
+		j := bytes.IndexByte(s.buf[i:], '"')
+		if j < 0 {
+			return -1, escaped
+		}
+		j += i
+		// Count the backslashes before the quote: an odd number escapes it.
+		n := 0
+		for k := j - 1; k >= i && s.buf[k] == '\\'; k-- {
+			n++
+		}
+		if !escaped && bytes.IndexByte(s.buf[i:j], '\\') >= 0 {
+			escaped = true
+		}
+		if n%2 == 0 {
+			return j, escaped
+		}
+		i = j + 1
+	}
+}
+
+// structural marks the bytes skip must look at; everything else is passed over.
+var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
+
+// skip passes over one value of any kind without building it. Nested values
+// are skipped with a depth counter, not recursion, so deeply nested input
+// cannot exhaust the stack.
+func (s *scanner) skip() {
+	switch c := s.peek(); c {
+	case '"':
+		end, _ := s.strEnd(s.pos + 1)
+		if end < 0 {
+			s.pos = len(s.buf)
+			s.unexpected("the end of a string")
+			return
+		}
+		s.pos = end + 1
+	case '{', '[':
+		s.skipNested()
+	case 't', 'f', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		start := s.pos
+		for s.pos < len(s.buf) {
+			c := s.buf[s.pos]
+			if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\n' || c == '\r' || c == '\t' {
+				break
+			}
+			s.pos++
+		}
+		if !validScalar(s.buf[start:s.pos]) {
+			s.pos = start
+			s.unexpected("a value")
+		}
+	default:
+		s.unexpected("a value")
+	}
+}
+
+func (s *scanner) skipNested() {
+	depth := 0
+	buf := s.buf
+	i := s.pos
+	for i < len(buf) {
+		c := buf[i]
+		if !structural[c] {
+			i++
+			continue
+		}
+		switch c {
+		case '"':
+			end, _ := s.strEnd(i + 1)
+			if end < 0 {
+				s.pos = len(buf)
+				s.unexpected("the end of a string")
+				return
+			}
+			i = end + 1
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				s.pos = i + 1
+				return
+			}
+		}
+		i++
+	}
+	s.pos = len(buf)
+	s.unexpected("the end of an object or array")
+}
+
+func validScalar(b []byte) bool {
+	switch string(b) {
+	case "true", "false", "null":
+		return true
+	}
+	if len(b) == 0 {
+		return false
+	}
+	_, err := strconv.ParseFloat(string(b), 64)
+	return err == nil || errors.Is(err, strconv.ErrRange)
+}
+
+// raw skips one value and returns its bytes as written.
+func (s *scanner) raw() []byte {
+	s.ws()
+	start := s.pos
+	s.skip()
+	if s.err != nil {
+		return nil
+	}
+	return s.buf[start:s.pos]
+}
+
+// isNull consumes a null literal if one is next.
+func (s *scanner) isNull() bool {
+	if s.peek() == 'n' && bytes.HasPrefix(s.buf[s.pos:], []byte("null")) {
+		s.pos += 4
+		return true
+	}
+	return false
+}
+
+// errBadNumber reports a number that is not an integer in range. It is a
+// semantic error (the span is skipped), not a syntax error.
+var errBadNumber = errors.New("not an integer in range")
+
+// int64Value reads an integer written as a number or as a decimal string (the
+// OTLP/JSON form of 64-bit fields). Syntax errors stop the scan; a value that
+// is well-formed but not an integer in range returns errBadNumber.
+func (s *scanner) int64Value() (int64, error) {
+	var text []byte
+	switch s.peek() {
+	case '"':
+		text = s.str()
+	default:
+		text = s.raw()
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	return parseInt(text)
+}
+
+func parseInt(text []byte) (int64, error) {
+	// Fast path: plain non-negative decimal digits.
+	if n := len(text); n > 0 && n < 19 {
+		var v int64
+		ok := true
+		for _, c := range text {
+			if c < '0' || c > '9' {
+				ok = false
+				break
+			}
+			v = v*10 + int64(c-'0')
+		}
+		if ok {
+			return v, nil
+		}
+	}
+	if v, err := strconv.ParseInt(string(text), 10, 64); err == nil {
+		return v, nil
+	}
+	// Some producers write 1.7e18 or 12.0; accept exact integral floats.
+	f, err := strconv.ParseFloat(string(text), 64)
+	if err != nil || f != math.Trunc(f) || f > math.MaxInt64 || f < math.MinInt64 {
+		return 0, errBadNumber
+	}
+	return int64(f), nil
+}
+
+// unescape appends the unescaped form of a JSON string's content to dst.
+func unescape(dst, src []byte) ([]byte, bool) {
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		if i >= len(src) {
+			return dst, false
+		}
+		switch src[i] {
+		case '"', '\\', '/':
+			dst = append(dst, src[i])
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			if i+4 >= len(src) {
+				return dst, false
+			}
+			r, ok := hex4(src[i+1 : i+5])
+			if !ok {
+				return dst, false
+			}
+			i += 4
+			if utf16.IsSurrogate(r) && i+6 < len(src) && src[i+1] == '\\' && src[i+2] == 'u' {
+				if r2, ok := hex4(src[i+3 : i+7]); ok {
+					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+						r = d
+						i += 6
+					}
+				}
+			}
+			dst = utf8.AppendRune(dst, r)
+		default:
+			return dst, false
+		}
+	}
+	return dst, true
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}

@@ -1,0 +1,636 @@
+package sources
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Options controls loading.
+type Options struct {
+	// Keep lists attribute keys whose values analysis needs (grouping keys,
+	// stage rules). No other attribute value is stored.
+	Keep []string
+	// Workers is the number of decoding goroutines; 0 means GOMAXPROCS.
+	Workers int
+	// Stdin is read for the path "-".
+	Stdin io.Reader
+}
+
+// Input describes one file that was read.
+type Input struct {
+	Name   string `json:"name"`
+	Format string `json:"format"`
+	Spans  int    `json:"spans"`
+}
+
+// Dataset is everything read from the inputs: spans partitioned by trace,
+// the catalog of names, links and data-quality warnings.
+type Dataset struct {
+	Catalog  *Catalog
+	Links    []Link
+	IDText   map[TraceID]string // original text of IDs that were not hex (Jaeger test IDs)
+	Warnings Warnings
+	Inputs   []Input
+	Spans    int
+	Keep     []string
+
+	buckets [numBuckets][][]Span
+}
+
+// NumBuckets is the number of trace partitions, see Bucket.
+const NumBuckets = numBuckets
+
+// Bucket returns the spans of partition b as a list of slabs. Every span of
+// a trace is in the same partition; order within it is arbitrary.
+func (d *Dataset) Bucket(b int) [][]Span { return d.buckets[b] }
+
+// Release drops partition b so its memory can be reused once analysed.
+func (d *Dataset) Release(b int) { d.buckets[b] = nil }
+
+// TraceText returns the trace ID as the user knows it: the original text for
+// opaque IDs, 32 hex digits otherwise.
+func (d *Dataset) TraceText(t TraceID) string {
+	if s, ok := d.IDText[t]; ok {
+		return s
+	}
+	return t.String()
+}
+
+// slabSize is how many spans one storage slab holds.
+const slabSize = 4096
+
+// store holds spans per partition in fixed-size slabs, so growth never
+// copies or doubles memory.
+type store struct {
+	mu    [numBuckets]sync.Mutex
+	slabs [numBuckets][][]Span
+}
+
+func (st *store) add(b int, spans []Span) {
+	st.mu[b].Lock()
+	defer st.mu[b].Unlock()
+	for len(spans) > 0 {
+		n := len(st.slabs[b])
+		if n == 0 || len(st.slabs[b][n-1]) == slabSize {
+			st.slabs[b] = append(st.slabs[b], make([]Span, 0, slabSize))
+			n++
+		}
+		last := st.slabs[b][n-1]
+		k := min(slabSize-len(last), len(spans))
+		st.slabs[b][n-1] = append(last, spans[:k]...)
+		spans = spans[k:]
+	}
+}
+
+// flushAt is how many spans a sink buffers per partition before moving them
+// to the shared store.
+const flushAt = 256
+
+// input is one file to read.
+type input struct {
+	path    string // "-" for stdin
+	name    string // for messages
+	fromDir bool   // found by walking a directory: non-trace files are skipped with a warning
+}
+
+// ExpandInputs turns arguments into files: "-" is stdin, directories are
+// walked recursively (hidden entries skipped) and arguments with glob
+// characters are expanded. A path that matches nothing is an error.
+func ExpandInputs(args []string) ([]input, error) {
+	var out []input
+	seen := map[string]bool{}
+	addFile := func(p string, fromDir bool) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, input{path: p, name: p, fromDir: fromDir})
+		}
+	}
+	for _, a := range args {
+		if a == "-" {
+			out = append(out, input{path: "-", name: "stdin"})
+			continue
+		}
+		paths := []string{a}
+		if strings.ContainsAny(a, "*?[") {
+			m, err := filepath.Glob(a)
+			if err != nil {
+				return nil, fmt.Errorf("%s: bad pattern: %w", a, err)
+			}
+			if len(m) == 0 {
+				return nil, fmt.Errorf("%s: no files match", a)
+			}
+			paths = m
+		}
+		for _, p := range paths {
+			st, err := os.Stat(p)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", p, unwrapPathError(err))
+			}
+			if !st.IsDir() {
+				addFile(p, false)
+				continue
+			}
+			var files []string
+			err = filepath.WalkDir(p, func(q string, e fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if q != p && strings.HasPrefix(e.Name(), ".") {
+					if e.IsDir() {
+						return filepath.SkipDir
+					}
+					return nil
+				}
+				if e.Type().IsRegular() {
+					files = append(files, q)
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("reading directory %s: %w", p, err)
+			}
+			sort.Strings(files)
+			for _, f := range files {
+				addFile(f, true)
+			}
+		}
+	}
+	return out, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// job is one buffer to decode: a whole document or a batch of whole lines.
+type job struct {
+	in       *input
+	fileIdx  int
+	buf      []byte
+	lineBase int
+	byteBase int64
+	proto    bool // an OTLP protobuf record rather than JSON
+	pool     *sync.Pool
+}
+
+// chunkSize is the size of the line batches that are decoded in parallel.
+const chunkSize = 4 << 20
+
+// Load reads all inputs and returns the dataset. Files are decoded in
+// parallel, line batches of one JSON Lines file too.
+func Load(ctx context.Context, args []string, opt Options) (*Dataset, error) {
+	inputs, err := ExpandInputs(args)
+	if err != nil {
+		return nil, err
+	}
+	return load(ctx, inputs, opt)
+}
+
+// LoadReader reads one stream, named name in messages.
+func LoadReader(ctx context.Context, name string, r io.Reader, opt Options) (*Dataset, error) {
+	opt.Stdin = r
+	return load(ctx, []input{{path: "-", name: name}}, opt)
+}
+
+func load(ctx context.Context, inputs []input, opt Options) (*Dataset, error) {
+	if len(inputs) == 0 {
+		return nil, errors.New("no input files")
+	}
+	keep := append([]string(nil), opt.Keep...)
+	sort.Strings(keep)
+	keep = compact(keep)
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	cat := NewCatalog()
+	st := &store{}
+	jobs := make(chan job, workers)
+	pool := &sync.Pool{}
+	formats := make([]string, len(inputs))
+
+	// The producer reads files in order and cuts them into jobs.
+	go func() {
+		defer close(jobs)
+		for i := range inputs {
+			if err := produce(ctx, &inputs[i], i, opt.Stdin, jobs, pool); err != nil {
+				if inputs[i].fromDir && errors.Is(err, errNotTrace) {
+					continue // reported by the worker side as skipped
+				}
+				cancel(err)
+				return
+			}
+		}
+	}()
+
+	sinks := make([]*sink, workers)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	skipped := map[int]string{}
+	for w := range sinks {
+		sk := newSink(cat, keep)
+		sinks[w] = sk
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := newDecoder(sk)
+			for j := range jobs {
+				if ctx.Err() != nil {
+					continue // drain
+				}
+				err := decodeJob(d, sk, &j, st)
+				if j.pool != nil {
+					j.pool.Put(j.buf[:0])
+				}
+				if err == nil {
+					mu.Lock()
+					if formats[j.fileIdx] == "" {
+						formats[j.fileIdx] = d.format
+					}
+					mu.Unlock()
+					continue
+				}
+				if j.in.fromDir && errors.Is(err, errNotTrace) {
+					mu.Lock()
+					skipped[j.fileIdx] = err.Error()
+					mu.Unlock()
+					continue
+				}
+				cancel(err)
+			}
+			sk.flush(st)
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+
+	ds := &Dataset{Catalog: cat, IDText: map[TraceID]string{}, Keep: keep}
+	ds.buckets = st.slabs
+	fileSpans := map[string]int{}
+	for _, sk := range sinks {
+		ds.Links = append(ds.Links, sk.links...)
+		for k, v := range sk.idText {
+			ds.IDText[k] = v
+		}
+		ds.Warnings.Merge(&sk.warn)
+		for f, n := range sk.fileSpans {
+			fileSpans[f] += n
+		}
+	}
+	for i, in := range inputs {
+		n := fileSpans[in.name]
+		if why, ok := skipped[i]; ok && n == 0 {
+			ds.Warnings.Add(WarnSkippedFile, why)
+			continue
+		}
+		if n == 0 {
+			if in.fromDir {
+				ds.Warnings.Add(WarnSkippedFile, in.name+": no spans in this file")
+				continue
+			}
+			return nil, fmt.Errorf("%s: no spans found (the file holds %s data with no spans in it)", in.name, orUnknown(formats[i]))
+		}
+		ds.Inputs = append(ds.Inputs, Input{Name: in.name, Format: formats[i], Spans: n})
+		ds.Spans += n
+	}
+	if ds.Spans == 0 {
+		return nil, errors.New("no spans found in any input")
+	}
+	return ds, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "trace"
+	}
+	return s
+}
+
+func compact(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if v != "" && (i == 0 || v != s[i-1]) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func decodeJob(d *decoder, sk *sink, j *job, st *store) error {
+	sk.file, sk.fileIdx, sk.lineBase, sk.byteBase = j.in.name, j.fileIdx, j.lineBase, j.byteBase
+	sk.spans = 0
+	var err error
+	if j.proto {
+		d.format = "otlp-proto"
+		err = decodeProto(sk, j.buf)
+	} else {
+		err = d.decodeAll(j.buf)
+	}
+	sk.fileSpans[j.in.name] += sk.spans
+	sk.buf = nil
+	sk.maybeFlush(st)
+	return err
+}
+
+func (sk *sink) maybeFlush(st *store) {
+	for b := range sk.buckets {
+		if len(sk.buckets[b]) >= flushAt {
+			st.add(b, sk.buckets[b])
+			sk.buckets[b] = sk.buckets[b][:0]
+		}
+	}
+}
+
+func (sk *sink) flush(st *store) {
+	for b := range sk.buckets {
+		if len(sk.buckets[b]) > 0 {
+			st.add(b, sk.buckets[b])
+			sk.buckets[b] = nil
+		}
+	}
+}
+
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	utf8BOM   = []byte{0xef, 0xbb, 0xbf}
+)
+
+// produce opens one input, undoes its compression and sends its jobs.
+func produce(ctx context.Context, in *input, idx int, stdin io.Reader, jobs chan<- job, pool *sync.Pool) error {
+	var r io.Reader
+	if in.path == "-" {
+		if stdin == nil {
+			stdin = os.Stdin
+		}
+		r = stdin
+	} else {
+		f, err := os.Open(in.path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", in.name, unwrapPathError(err))
+		}
+		defer f.Close()
+		r = f
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	for range 3 { // a gzipped zstd file is odd but cheap to allow
+		head, _ := br.Peek(8)
+		switch {
+		case bytes.HasPrefix(head, gzipMagic):
+			zr, err := gzip.NewReader(br)
+			if err != nil {
+				return fmt.Errorf("%s: reading gzip: %w", in.name, err)
+			}
+			defer zr.Close()
+			br = bufio.NewReaderSize(zr, 64<<10)
+			continue
+		case bytes.HasPrefix(head, zstdMagic):
+			zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+			if err != nil {
+				return fmt.Errorf("%s: reading zstd: %w", in.name, err)
+			}
+			defer zr.Close()
+			br = bufio.NewReaderSize(zr.IOReadCloser(), 64<<10)
+			continue
+		case len(head) >= 5 && isRecordStart(head):
+			return produceRecords(ctx, in, idx, br, jobs)
+		}
+		break
+	}
+	head, err := br.Peek(3)
+	if bytes.Equal(head, utf8BOM) {
+		br.Discard(3)
+	}
+	first, err := peekNonSpace(br)
+	if err != nil {
+		if err == io.EOF {
+			if in.fromDir {
+				return fmt.Errorf("%s: %w: the file is empty", in.name, errNotTrace)
+			}
+			return fmt.Errorf("%s: the file is empty", in.name)
+		}
+		return fmt.Errorf("%s: %w", in.name, err)
+	}
+	if first != '{' && first != '[' {
+		err := fmt.Errorf("%s: not a trace file: it starts with %s, not a JSON object or array", in.name, describeByte(first))
+		if in.fromDir {
+			return fmt.Errorf("%w (%w)", err, errNotTrace)
+		}
+		return err
+	}
+	return produceJSON(ctx, in, idx, br, jobs, pool)
+}
+
+func describeByte(c byte) string {
+	if c >= 0x20 && c < 0x7f {
+		return fmt.Sprintf("%q", c)
+	}
+	return fmt.Sprintf("byte 0x%02x", c)
+}
+
+func peekNonSpace(br *bufio.Reader) (byte, error) {
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		switch c {
+		case ' ', '\n', '\r', '\t':
+			continue
+		}
+		return c, br.UnreadByte()
+	}
+}
+
+// isRecordStart recognises the Collector file exporter's length-prefixed
+// records: a 4-byte big-endian length, then a zstd frame, a protobuf
+// TracesData (field 1, length-delimited) or a JSON object.
+func isRecordStart(head []byte) bool {
+	// Whitespace or '{' in the first byte makes a length over 64 MB, so JSON
+	// is never mistaken for a record.
+	n := binary.BigEndian.Uint32(head)
+	if n == 0 || n > maxRecord {
+		return false
+	}
+	rest := head[4:]
+	return bytes.HasPrefix(rest, zstdMagic) || rest[0] == 0x0a
+}
+
+// maxRecord caps one length-prefixed record.
+const maxRecord = 1 << 26
+
+// produceRecords reads length-prefixed records; each is one job.
+func produceRecords(ctx context.Context, in *input, idx int, br *bufio.Reader, jobs chan<- job) error {
+	var dec *zstd.Decoder
+	var off int64
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return fmt.Errorf("%s: byte %d: truncated record header", in.name, off)
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if n > maxRecord {
+			return fmt.Errorf("%s: byte %d: record length %d is not plausible", in.name, off, n)
+		}
+		rec := make([]byte, n)
+		if _, err := io.ReadFull(br, rec); err != nil {
+			return fmt.Errorf("%s: byte %d: record of %d bytes is truncated", in.name, off, n)
+		}
+		at := off
+		off += 4 + int64(n)
+		if bytes.HasPrefix(rec, zstdMagic) {
+			if dec == nil {
+				var err error
+				if dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1)); err != nil {
+					return err
+				}
+				defer dec.Close()
+			}
+			out, err := dec.DecodeAll(rec, nil)
+			if err != nil {
+				return fmt.Errorf("%s: byte %d: record does not decompress: %w", in.name, at, err)
+			}
+			rec = out
+		}
+		j := job{in: in, fileIdx: idx, buf: rec, byteBase: 0, proto: len(rec) > 0 && rec[0] != '{'}
+		select {
+		case jobs <- j:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// produceJSON decides between JSON Lines and one document. When the first
+// line is a complete JSON value the input is JSON Lines and is cut into
+// batches of whole lines; otherwise it is read whole as one document.
+func produceJSON(ctx context.Context, in *input, idx int, br *bufio.Reader, jobs chan<- job, pool *sync.Pool) error {
+	send := func(j job) bool {
+		select {
+		case jobs <- j:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	getBuf := func() []byte {
+		if b, ok := pool.Get().([]byte); ok {
+			return b[:0]
+		}
+		return make([]byte, 0, chunkSize)
+	}
+
+	buf := getBuf()
+	buf, err := fill(br, buf)
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("%s: %w", in.name, err)
+	}
+	eof := err == io.EOF
+	if !firstLineComplete(buf) {
+		// One document: read it whole.
+		rest, err := io.ReadAll(br)
+		if err != nil {
+			return fmt.Errorf("%s: %w", in.name, err)
+		}
+		doc := append(buf, rest...)
+		send(job{in: in, fileIdx: idx, buf: doc})
+		return nil
+	}
+	line := 1
+	var off int64
+	for {
+		cut := len(buf)
+		if !eof {
+			cut = bytes.LastIndexByte(buf, '\n') + 1
+		}
+		if cut == 0 {
+			// A line longer than the buffer: grow it.
+			buf = append(buf, make([]byte, len(buf))...)[:len(buf)]
+			var err error
+			buf, err = fill(br, buf)
+			if err != nil && err != io.EOF {
+				return fmt.Errorf("%s: %w", in.name, err)
+			}
+			eof = err == io.EOF
+			continue
+		}
+		next := getBuf()
+		next = append(next, buf[cut:]...)
+		chunk := buf[:cut]
+		if !send(job{in: in, fileIdx: idx, buf: chunk, lineBase: line, byteBase: off, pool: pool}) {
+			return nil
+		}
+		line += bytes.Count(chunk, []byte{'\n'})
+		off += int64(cut)
+		if eof && len(next) == 0 {
+			return nil
+		}
+		buf = next
+		var err error
+		buf, err = fill(br, buf)
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("%s: %w", in.name, err)
+		}
+		eof = err == io.EOF
+	}
+}
+
+// fill reads into the free capacity of buf until it is full or the input ends.
+func fill(r io.Reader, buf []byte) ([]byte, error) {
+	if cap(buf) < chunkSize {
+		nb := make([]byte, len(buf), chunkSize)
+		copy(nb, buf)
+		buf = nb
+	}
+	for len(buf) < cap(buf) {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+// firstLineComplete reports whether the first line of buf holds one whole
+// JSON value, which is what tells JSON Lines from a pretty-printed document.
+func firstLineComplete(buf []byte) bool {
+	nl := bytes.IndexByte(buf, '\n')
+	if nl < 0 {
+		nl = len(buf)
+	}
+	s := scanner{buf: buf[:nl]}
+	s.skip()
+	if s.err != nil {
+		return false
+	}
+	s.ws()
+	return s.pos == nl
+}

@@ -1,0 +1,482 @@
+package sources
+
+import (
+	"encoding/base64"
+	"fmt"
+)
+
+// This file reads OTLP/JSON: ExportTraceServiceRequest and TracesData
+// documents, the Collector file exporter's lines, and the OTLP-shaped bodies
+// of Jaeger api_v3 and Tempo. Both key casings, integer and named enums,
+// 64-bit numbers as strings or numbers and the legacy
+// instrumentationLibrarySpans are accepted.
+
+// idEncoding says how a format writes trace and span IDs.
+type idEncoding uint8
+
+const (
+	idHex    idEncoding = iota // OTLP/JSON: lowercase or uppercase hex
+	idBase64                   // Tempo's JSON: base64 of the raw bytes
+)
+
+// strStable reads a string that must stay valid while the input buffer does:
+// unescaped content aliases the input, escaped content is copied.
+func (s *scanner) strStable() []byte {
+	v := s.str()
+	if s.err != nil || len(v) == 0 {
+		return v
+	}
+	// Aliases the input unless it was unescaped into scratch.
+	if &v[0] == &s.buf[s.pos-1-len(v)] {
+		return v
+	}
+	return append([]byte(nil), v...)
+}
+
+// resourceSpans reads the array of ResourceSpans (or Tempo's batches).
+func (d *decoder) resourceSpans(enc idEncoding) {
+	s := d.s
+	if s.isNull() {
+		return
+	}
+	if !s.enter('[') {
+		return
+	}
+	for first := true; s.more(']', &first); {
+		d.resourceSpan(enc)
+	}
+}
+
+func (d *decoder) resourceSpan(enc idEncoding) {
+	s := d.s
+	if s.isNull() {
+		return
+	}
+	if !s.enter('{') {
+		return
+	}
+	d.recs = d.recs[:0]
+	var service []byte
+	resource := d.resAttrs[:0]
+	for first := true; s.more('}', &first); {
+		switch string(s.key()) {
+		case "resource":
+			service, resource = d.resource(resource)
+		case "scopeSpans", "scope_spans", "instrumentationLibrarySpans", "instrumentation_library_spans":
+			d.scopeSpans(enc)
+		default:
+			s.skip()
+		}
+	}
+	d.resAttrs = resource
+	d.found = true
+	if s.err != nil {
+		return
+	}
+	// The resource may follow its spans, so spans are emitted only now.
+	for i := range d.recs {
+		d.sk.emit(&d.recs[i], service, resource)
+	}
+}
+
+// resource reads a Resource and returns its service.name and kept attributes.
+func (d *decoder) resource(kept []keptValue) ([]byte, []keptValue) {
+	s := d.s
+	var service []byte
+	if s.isNull() {
+		return nil, kept
+	}
+	if !s.enter('{') {
+		return nil, kept
+	}
+	for first := true; s.more('}', &first); {
+		switch string(s.key()) {
+		case "attributes":
+			d.attributes(func(k []byte, v []byte, _ anyKind) {
+				if string(k) == "service.name" {
+					service = v
+				}
+				if i := d.sk.keepIndex(k); i >= 0 {
+					kept = append(kept, keptValue{key: i, val: v})
+				}
+			})
+		default:
+			s.skip()
+		}
+	}
+	return service, kept
+}
+
+func (d *decoder) scopeSpans(enc idEncoding) {
+	s := d.s
+	if s.isNull() {
+		return
+	}
+	if !s.enter('[') {
+		return
+	}
+	for first := true; s.more(']', &first); {
+		if s.isNull() {
+			continue
+		}
+		if !s.enter('{') {
+			return
+		}
+		for first := true; s.more('}', &first); {
+			switch string(s.key()) {
+			case "spans":
+				d.spans(enc)
+			default: // scope, instrumentationLibrary, schemaUrl
+				s.skip()
+			}
+		}
+	}
+}
+
+func (d *decoder) spans(enc idEncoding) {
+	s := d.s
+	if s.isNull() {
+		return
+	}
+	if !s.enter('[') {
+		return
+	}
+	for first := true; s.more(']', &first); {
+		if len(d.recs) < cap(d.recs) {
+			d.recs = d.recs[:len(d.recs)+1]
+		} else {
+			d.recs = append(d.recs, spanRec{})
+		}
+		r := &d.recs[len(d.recs)-1]
+		r.reset()
+		d.span(r, enc)
+	}
+}
+
+// anyKind says which AnyValue field held an attribute's value.
+type anyKind uint8
+
+const (
+	anyString anyKind = iota
+	anyBool
+	anyInt
+	anyDouble
+	anyOther
+)
+
+// attributes reads a KeyValue list and calls fn for the attributes whose
+// value the caller may need: all of them, as the caller filters by key. The
+// value bytes are only decoded for keys the sink keeps or knows.
+func (d *decoder) attributes(fn func(k, v []byte, kind anyKind)) {
+	s := d.s
+	if s.isNull() {
+		return
+	}
+	if !s.enter('[') {
+		return
+	}
+	for first := true; s.more(']', &first); {
+		if s.isNull() {
+			continue
+		}
+		if !s.enter('{') {
+			return
+		}
+		var key, raw []byte
+		for first := true; s.more('}', &first); {
+			switch string(s.key()) {
+			case "key":
+				key = s.strStable()
+			case "value":
+				raw = s.raw()
+			default:
+				s.skip()
+			}
+		}
+		if s.err != nil {
+			return
+		}
+		if !d.wanted(key) || raw == nil {
+			continue
+		}
+		v, kind := d.anyValue(raw)
+		fn(key, v, kind)
+	}
+}
+
+// wanted reports whether an attribute's value is needed at all.
+func (d *decoder) wanted(key []byte) bool {
+	switch string(key) {
+	case "service.name", "error", "span.kind", "otel.status_code":
+		return true
+	}
+	return d.sk.keepIndex(key) >= 0
+}
+
+// anyValue decodes an AnyValue object given as raw bytes into text.
+func (d *decoder) anyValue(raw []byte) ([]byte, anyKind) {
+	sub := &d.sub
+	sub.reset(raw)
+	var v []byte
+	kind := anyOther
+	if sub.isNull() || !sub.enter('{') {
+		return nil, kind
+	}
+	for first := true; sub.more('}', &first); {
+		switch string(sub.key()) {
+		case "stringValue", "string_value":
+			v, kind = sub.strStable(), anyString
+		case "boolValue", "bool_value":
+			v, kind = sub.raw(), anyBool
+		case "intValue", "int_value":
+			if sub.peek() == '"' {
+				v = sub.strStable()
+			} else {
+				v = sub.raw()
+			}
+			kind = anyInt
+		case "doubleValue", "double_value":
+			v, kind = sub.raw(), anyDouble
+		default: // arrayValue, kvlistValue, bytesValue: kept as written
+			v, kind = sub.raw(), anyOther
+		}
+	}
+	if sub.err != nil {
+		return nil, anyOther
+	}
+	return v, kind
+}
+
+func (d *decoder) span(r *spanRec, enc idEncoding) {
+	s := d.s
+	s.ws()
+	r.pos = s.pos
+	if !s.enter('{') {
+		return
+	}
+	statusErr := false
+	for first := true; s.more('}', &first); {
+		k := s.key()
+		switch string(k) {
+		case "traceId", "trace_id":
+			d.traceID(r, s.str(), enc)
+		case "spanId", "span_id":
+			r.id = d.spanID(r, s.str(), enc, "spanId")
+		case "parentSpanId", "parent_span_id":
+			if s.isNull() {
+				continue
+			}
+			r.parent = d.spanID(r, s.str(), enc, "parentSpanId")
+		case "name":
+			r.name = s.strStable()
+		case "kind":
+			r.kind = d.kind(r)
+		case "startTimeUnixNano", "start_time_unix_nano":
+			r.start, r.hasStart = d.time(r, "startTimeUnixNano")
+		case "endTimeUnixNano", "end_time_unix_nano":
+			r.end, r.hasEnd = d.time(r, "endTimeUnixNano")
+		case "attributes":
+			d.attributes(func(k, v []byte, kind anyKind) {
+				switch string(k) {
+				case "error":
+					if string(v) == "true" {
+						r.flags |= FlagError
+					}
+				case "otel.status_code":
+					if string(v) == "ERROR" {
+						r.flags |= FlagError
+					}
+				}
+				if i := d.sk.keepIndex(k); i >= 0 {
+					r.attrs = append(r.attrs, keptValue{key: i, val: v})
+				}
+			})
+		case "status":
+			statusErr = d.status()
+		case "links":
+			d.links(r, enc)
+		default: // events, traceState, flags, dropped counts
+			s.skip()
+		}
+	}
+	if statusErr {
+		r.flags |= FlagError
+	}
+}
+
+func (d *decoder) time(r *spanRec, field string) (int64, bool) {
+	if d.s.isNull() {
+		return 0, false
+	}
+	v, err := d.s.int64Value()
+	if err != nil {
+		if d.s.err == nil && r.bad == "" {
+			r.bad = fmt.Sprintf("span %q: %s is %s", r.name, field, err)
+		}
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *decoder) kind(r *spanRec) Kind {
+	s := d.s
+	if s.peek() == '"' {
+		return ParseKind(string(s.str()))
+	}
+	v, err := s.int64Value()
+	if err != nil || v < 0 || v > int64(KindConsumer) {
+		return KindUnspecified
+	}
+	return Kind(v)
+}
+
+// status reads a Status object and reports whether its code is ERROR.
+func (d *decoder) status() bool {
+	s := d.s
+	isErr := false
+	if s.isNull() || !s.enter('{') {
+		return false
+	}
+	for first := true; s.more('}', &first); {
+		switch string(s.key()) {
+		case "code":
+			if s.peek() == '"' {
+				c := string(s.str())
+				isErr = c == "STATUS_CODE_ERROR" || c == "2" || c == "ERROR"
+			} else {
+				v, err := s.int64Value()
+				isErr = err == nil && v == 2
+			}
+		default:
+			s.skip()
+		}
+	}
+	return isErr
+}
+
+func (d *decoder) links(r *spanRec, enc idEncoding) {
+	s := d.s
+	if s.isNull() || !s.enter('[') {
+		return
+	}
+	for first := true; s.more(']', &first); {
+		if !s.enter('{') {
+			return
+		}
+		var l Link
+		for first := true; s.more('}', &first); {
+			switch string(s.key()) {
+			case "traceId", "trace_id":
+				var tmp spanRec
+				d.traceID(&tmp, s.str(), enc)
+				l.ToTrace = tmp.trace
+			case "spanId", "span_id":
+				var tmp spanRec
+				l.To = d.spanID(&tmp, s.str(), enc, "link spanId")
+			default:
+				s.skip()
+			}
+		}
+		if l.To != 0 {
+			r.links = append(r.links, l)
+		}
+	}
+	for i := range r.links {
+		r.links[i].Trace, r.links[i].From = r.trace, r.id
+	}
+}
+
+func (d *decoder) traceID(r *spanRec, v []byte, enc idEncoding) {
+	var ok bool
+	if enc == idBase64 {
+		ok = decodeBase64ID(r.trace[:], v)
+	} else {
+		ok = decodeHexID(r.trace[:], v)
+	}
+	if !ok && r.bad == "" {
+		r.bad = fmt.Sprintf("traceId %q is not a valid ID", clip(v))
+	}
+}
+
+func (d *decoder) spanID(r *spanRec, v []byte, enc idEncoding, field string) SpanID {
+	if len(v) == 0 {
+		return 0
+	}
+	var b [8]byte
+	var ok bool
+	if enc == idBase64 {
+		ok = decodeBase64ID(b[:], v)
+	} else {
+		ok = decodeHexID(b[:], v)
+	}
+	if !ok {
+		if r.bad == "" {
+			r.bad = fmt.Sprintf("%s %q is not a valid ID", field, clip(v))
+		}
+		return 0
+	}
+	return SpanID(uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7]))
+}
+
+// decodeHexID decodes up to len(dst)*2 hex digits right-aligned into dst.
+func decodeHexID(dst []byte, v []byte) bool {
+	if len(v) == 0 || len(v) > 2*len(dst) {
+		return false
+	}
+	clear(dst)
+	j := len(dst) - 1
+	for i := len(v) - 1; i >= 0; i -= 2 {
+		lo, ok := unhex(v[i])
+		if !ok {
+			return false
+		}
+		hi := byte(0)
+		if i > 0 {
+			if hi, ok = unhex(v[i-1]); !ok {
+				return false
+			}
+		}
+		dst[j] = hi<<4 | lo
+		j--
+	}
+	return true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// decodeBase64ID decodes base64 of at most len(dst) raw bytes, right-aligned.
+func decodeBase64ID(dst []byte, v []byte) bool {
+	if len(v) > 32 {
+		return false
+	}
+	var tmp [24]byte
+	n, err := base64.StdEncoding.Decode(tmp[:], v)
+	if err != nil {
+		n, err = base64.RawStdEncoding.Decode(tmp[:], v)
+	}
+	if err != nil || n == 0 || n > len(dst) {
+		return false
+	}
+	clear(dst)
+	copy(dst[len(dst)-n:], tmp[:n])
+	return true
+}
+
+// clip shortens a value quoted in a message.
+func clip(v []byte) string {
+	if len(v) > 40 {
+		return string(v[:40]) + "…"
+	}
+	return string(v)
+}

@@ -1,0 +1,184 @@
+package sources
+
+import (
+	"bytes"
+	"fmt"
+	"math/bits"
+)
+
+// numBuckets partitions spans by trace ID so that analysis can take whole
+// traces per bucket on several cores without a global sort.
+const numBuckets = 32
+
+// BucketOf returns the bucket a trace's spans are stored in.
+func BucketOf(t TraceID) int {
+	hi := uint64(t[0])<<56 | uint64(t[1])<<48 | uint64(t[2])<<40 | uint64(t[3])<<32 |
+		uint64(t[4])<<24 | uint64(t[5])<<16 | uint64(t[6])<<8 | uint64(t[7])
+	lo := uint64(t[8])<<56 | uint64(t[9])<<48 | uint64(t[10])<<40 | uint64(t[11])<<32 |
+		uint64(t[12])<<24 | uint64(t[13])<<16 | uint64(t[14])<<8 | uint64(t[15])
+	h := (hi ^ bits.RotateLeft64(lo, 31)) * 0x9E3779B97F4A7C15
+	return int(h >> (64 - 5))
+}
+
+// spanRec is a span as a decoder sees it, before its names are interned.
+// Byte slices point into the decoder's arena.
+type spanRec struct {
+	trace      TraceID
+	id, parent SpanID
+	start, end int64
+	hasStart   bool
+	hasEnd     bool
+	kind       Kind
+	flags      Flags
+	name       []byte
+	service    []byte      // set when the format carries it per span (Jaeger, Zipkin)
+	attrs      []keptValue // kept attributes, in the order met
+	links      []Link
+	bad        string // why the span is unusable; empty when fine
+	pos        int    // byte offset of the span in the decoded buffer
+}
+
+type keptValue struct {
+	key int // index into sink.keep
+	val []byte
+}
+
+func (r *spanRec) reset() {
+	attrs, links := r.attrs[:0], r.links[:0]
+	*r = spanRec{attrs: attrs, links: links}
+}
+
+// sink receives the spans of one reader goroutine. It interns shapes through
+// a private cache and appends spans to per-bucket slices.
+type sink struct {
+	cat     *Catalog
+	keep    []string // attribute keys whose values are kept, sorted
+	cache   map[string]uint32
+	buckets [numBuckets][]Span
+	links   []Link
+	idText  map[TraceID]string
+	warn    Warnings
+	keyBuf  []byte
+	attrBuf []keptValue
+
+	// where the current buffer came from, for messages
+	file      string
+	buf       []byte
+	lineBase  int // line number of buf[0], 0 when the input is not line-based
+	byteBase  int64
+	fileIdx   int
+	spans     int // spans accepted from the current file
+	partial   int // responses marked partial by the server (Tempo)
+	fileSpans map[string]int
+}
+
+func newSink(cat *Catalog, keep []string) *sink {
+	return &sink{cat: cat, keep: keep, cache: map[string]uint32{}, idText: map[TraceID]string{}, fileSpans: map[string]int{}}
+}
+
+// keepIndex returns the index of an attribute key the user asked to keep, or -1.
+func (sk *sink) keepIndex(k []byte) int {
+	for i, kk := range sk.keep {
+		if len(kk) == len(k) && kk == string(k) {
+			return i
+		}
+	}
+	return -1
+}
+
+// where describes a byte offset of the current buffer for messages.
+func (sk *sink) where(pos int) string {
+	if pos > len(sk.buf) {
+		pos = len(sk.buf)
+	}
+	if sk.lineBase > 0 {
+		line := sk.lineBase + bytes.Count(sk.buf[:pos], []byte{'\n'})
+		return fmt.Sprintf("%s: line %d", sk.file, line)
+	}
+	return fmt.Sprintf("%s: byte %d", sk.file, sk.byteBase+int64(pos))
+}
+
+// warnf counts a warning at a byte offset of the current buffer.
+func (sk *sink) warnf(kind string, pos int, format string, args ...any) {
+	key := fmt.Sprintf("%08d:%016d", sk.fileIdx, sk.byteBase+int64(pos))
+	sk.warn.AddKeyed(kind, 1, key, func() string { return sk.where(pos) + ": " + fmt.Sprintf(format, args...) })
+}
+
+// emit validates a decoded span, interns its shape and stores it. service
+// and resource are the service name and kept resource attributes of the
+// span's resource (or process); a per-span service in r overrides them.
+func (sk *sink) emit(r *spanRec, service []byte, resource []keptValue) {
+	if r.bad != "" {
+		sk.warnf(WarnBadSpan, r.pos, "%s", r.bad)
+		return
+	}
+	if r.trace.IsZero() || r.id == 0 {
+		sk.warnf(WarnBadSpan, r.pos, "span %q: missing or zero trace or span ID", r.name)
+		return
+	}
+	if !r.hasStart || !r.hasEnd {
+		sk.warnf(WarnMissingTime, r.pos, "span %s: no start or end time", r.id)
+		return
+	}
+	if r.end < r.start {
+		sk.warnf(WarnEndBeforeStart, r.pos, "span %s: ends %dns before it starts; duration taken as 0", r.id, r.start-r.end)
+		r.end = r.start
+	}
+	if r.service != nil {
+		service = r.service
+	}
+	if len(service) == 0 {
+		sk.warnf(WarnMissingService, r.pos, "span %s: no service.name; counted as service \"unknown\"", r.id)
+		service = []byte("unknown")
+	}
+
+	// The shape key: service, name, kind and kept values, span over resource.
+	key := append(sk.keyBuf[:0], service...)
+	key = append(key, 0)
+	key = append(key, r.name...)
+	key = append(key, 0, byte(r.kind))
+	vals := sk.attrBuf[:0]
+	if len(sk.keep) > 0 {
+		for i := range sk.keep {
+			v, ok := lookupKept(r.attrs, i)
+			if !ok {
+				v, ok = lookupKept(resource, i)
+			}
+			if ok {
+				key = append(key, 0, byte(i))
+				key = append(key, v...)
+				vals = append(vals, keptValue{key: i, val: v})
+			}
+		}
+	}
+	sk.keyBuf, sk.attrBuf = key, vals
+	shape, ok := sk.cache[string(key)]
+	if !ok {
+		var attrs []Attr
+		for _, v := range vals {
+			attrs = append(attrs, Attr{Key: sk.keep[v.key], Value: string(v.val)})
+		}
+		shape = sk.cat.intern(key, string(service), string(r.name), r.kind, attrs)
+		sk.cache[string(key)] = shape
+	}
+	flags := r.flags
+	if len(r.links) > 0 {
+		flags |= FlagLinked
+		sk.links = append(sk.links, r.links...)
+	}
+	b := BucketOf(r.trace)
+	sk.buckets[b] = append(sk.buckets[b], Span{
+		Trace: r.trace, ID: r.id, Parent: r.parent,
+		Start: r.start, End: r.end, Shape: shape, Kind: r.kind, Flags: flags,
+	})
+	sk.spans++
+}
+
+func lookupKept(vals []keptValue, key int) ([]byte, bool) {
+	for _, v := range vals {
+		if v.key == key {
+			return v.val, true
+		}
+	}
+	return nil, false
+}
