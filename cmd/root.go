@@ -25,12 +25,12 @@ const (
 
 // IO is where a command reads and writes; tests pass buffers.
 type IO struct {
-	In             io.Reader
-	Out, Err       io.Writer
-	OutIsTerminal  bool
-	ErrIsTerminal  bool
-	TerminalWidth  int
-	Getenv         func(string) string
+	In            io.Reader
+	Out, Err      io.Writer
+	OutIsTerminal bool
+	ErrIsTerminal bool
+	TerminalWidth int
+	Getenv        func(string) string
 }
 
 // StdIO is the process's standard streams.

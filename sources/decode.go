@@ -116,10 +116,19 @@ func (d *decoder) object(depth int) {
 				continue
 			}
 			s.skip()
+		case "data": // Jaeger: {"data":[trace…]} or {"data":{trace}}
+			d.format = "jaeger-json"
+			d.found = true
+			d.jaegerData()
+		case "errors": // Jaeger: failed trace lookups
+			d.jaegerErrors()
+		case "traceID", "spans", "processes": // one bare Jaeger trace
+			s.pos = start
+			d.format = "jaeger-json"
+			d.found = true
+			d.jaegerTrace()
+			return
 		default:
-			if d.jaegerKey(k, start, depth) {
-				return
-			}
 			if depth == 0 && len(d.keys) < 8 {
 				d.keys = append(d.keys, string(k))
 			}
@@ -128,13 +137,56 @@ func (d *decoder) object(depth int) {
 	}
 }
 
-// array handles a top-level array: Jaeger's bare list of traces or Zipkin.
+// array handles a top-level array: Jaeger's bare list of traces, or Zipkin
+// v2 spans (a list of spans, or a list of traces that are lists of spans).
 func (d *decoder) array(depth int) {
-	if d.jaegerArray(depth) {
-		return
+	switch d.sniffArray() {
+	case "jaeger":
+		d.format = "jaeger-json"
+		d.found = true
+		d.jaegerTraceArray()
+	case "zipkin":
+		d.format = "zipkin-json"
+		d.found = true
+		d.zipkinArray()
+	case "empty":
+		d.s.skip()
+	default:
+		d.s.skip()
+		if d.s.err == nil && depth == 0 && len(d.keys) < 8 {
+			d.keys = append(d.keys, "(a JSON array of unknown items)")
+		}
 	}
-	d.s.skip()
-	if d.s.err == nil && depth == 0 && len(d.keys) < 8 {
-		d.keys = append(d.keys, "(a JSON array of unknown items)")
+}
+
+// sniffArray looks at the keys of the first object in the array (or in its
+// first inner array) without consuming anything.
+func (d *decoder) sniffArray() string {
+	save := *d.s
+	defer func() { *d.s = save }()
+	s := d.s
+	s.scratch = nil
+	if !s.enter('[') {
+		return ""
 	}
+	switch s.peek() {
+	case ']':
+		return "empty"
+	case '[': // Zipkin: an array of traces
+		s.pos++
+	}
+	if s.peek() != '{' {
+		return ""
+	}
+	s.pos++
+	for first := true; s.more('}', &first); {
+		switch string(s.key()) {
+		case "spans", "processes", "traceID":
+			return "jaeger"
+		case "traceId", "id", "localEndpoint", "parentId", "timestamp":
+			return "zipkin"
+		}
+		s.skip()
+	}
+	return ""
 }

@@ -1,8 +1,13 @@
 package sources
 
-// jaegerKey is called for top-level keys the OTLP reader does not know; it
-// reports whether it consumed the object that starts at start.
-func (d *decoder) jaegerKey(k []byte, start, depth int) bool { return false }
+// jaegerData reads the value of a Jaeger envelope's "data" key.
+func (d *decoder) jaegerData() { d.s.skip() }
 
-// jaegerArray reports whether it consumed a top-level array.
-func (d *decoder) jaegerArray(depth int) bool { return false }
+// jaegerErrors reads a Jaeger envelope's "errors" list.
+func (d *decoder) jaegerErrors() { d.s.skip() }
+
+// jaegerTrace reads one Jaeger trace object.
+func (d *decoder) jaegerTrace() { d.s.skip() }
+
+// jaegerTraceArray reads a bare array of Jaeger traces.
+func (d *decoder) jaegerTraceArray() { d.s.skip() }

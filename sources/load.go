@@ -101,11 +101,17 @@ func (st *store) add(b int, spans []Span) {
 // to the shared store.
 const flushAt = 256
 
-// input is one file to read.
+// input is one file, stream or live query to read.
 type input struct {
-	path    string // "-" for stdin
-	name    string // for messages
-	fromDir bool   // found by walking a directory: non-trace files are skipped with a warning
+	path       string // "-" for stdin
+	name       string // for messages
+	fromDir    bool   // found by walking a directory: non-trace files are skipped with a warning
+	allowEmpty bool   // a live query: no spans means no traces matched, not an error
+
+	// set while loading, under loader.mu
+	idx     int
+	format  string
+	skipped string
 }
 
 // ExpandInputs turns arguments into files: "-" is stdin, directories are
@@ -181,14 +187,15 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// job is one buffer to decode: a whole document or a batch of whole lines.
+// job is one buffer to decode: a whole document, a batch of whole lines,
+// or spans already decoded by a client library (emit).
 type job struct {
 	in       *input
-	fileIdx  int
 	buf      []byte
 	lineBase int
 	byteBase int64
-	proto    bool // an OTLP protobuf record rather than JSON
+	proto    bool              // an OTLP protobuf message rather than JSON
+	emit     func(*sink) error // when set, called instead of decoding buf
 	pool     *sync.Pool
 }
 
@@ -202,19 +209,72 @@ func Load(ctx context.Context, args []string, opt Options) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	return load(ctx, inputs, opt)
+	return loadFiles(ctx, inputs, opt)
 }
 
 // LoadReader reads one stream, named name in messages.
 func LoadReader(ctx context.Context, name string, r io.Reader, opt Options) (*Dataset, error) {
 	opt.Stdin = r
-	return load(ctx, []input{{path: "-", name: name}}, opt)
+	return loadFiles(ctx, []input{{path: "-", name: name}}, opt)
 }
 
-func load(ctx context.Context, inputs []input, opt Options) (*Dataset, error) {
+func loadFiles(ctx context.Context, inputs []input, opt Options) (*Dataset, error) {
 	if len(inputs) == 0 {
 		return nil, errors.New("no input files")
 	}
+	pool := &sync.Pool{}
+	return run(ctx, opt, func(ctx context.Context, l *loader) error {
+		for i := range inputs {
+			in := &inputs[i]
+			l.register(in)
+			err := produce(ctx, in, opt.Stdin, l.send, pool)
+			if err == nil {
+				continue
+			}
+			if in.fromDir && errors.Is(err, errNotTrace) {
+				l.skip(in, err.Error())
+				continue
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+// loader runs the decoding workers for one load.
+type loader struct {
+	ctx    context.Context
+	jobs   chan job
+	mu     sync.Mutex
+	inputs []*input
+}
+
+func (l *loader) register(in *input) {
+	l.mu.Lock()
+	in.idx = len(l.inputs)
+	l.inputs = append(l.inputs, in)
+	l.mu.Unlock()
+}
+
+func (l *loader) skip(in *input, why string) {
+	l.mu.Lock()
+	in.skipped = why
+	l.mu.Unlock()
+}
+
+// send hands a job to the workers; false when the load was cancelled.
+func (l *loader) send(j job) bool {
+	select {
+	case l.jobs <- j:
+		return true
+	case <-l.ctx.Done():
+		return false
+	}
+}
+
+// run starts the workers, calls produce to feed them and assembles the
+// dataset from what they decoded.
+func run(ctx context.Context, opt Options, produce func(context.Context, *loader) error) (*Dataset, error) {
 	keep := append([]string(nil), opt.Keep...)
 	sort.Strings(keep)
 	keep = compact(keep)
@@ -227,28 +287,16 @@ func load(ctx context.Context, inputs []input, opt Options) (*Dataset, error) {
 
 	cat := NewCatalog()
 	st := &store{}
-	jobs := make(chan job, workers)
-	pool := &sync.Pool{}
-	formats := make([]string, len(inputs))
-
-	// The producer reads files in order and cuts them into jobs.
+	l := &loader{ctx: ctx, jobs: make(chan job, workers)}
 	go func() {
-		defer close(jobs)
-		for i := range inputs {
-			if err := produce(ctx, &inputs[i], i, opt.Stdin, jobs, pool); err != nil {
-				if inputs[i].fromDir && errors.Is(err, errNotTrace) {
-					continue // reported by the worker side as skipped
-				}
-				cancel(err)
-				return
-			}
+		defer close(l.jobs)
+		if err := produce(ctx, l); err != nil {
+			cancel(err)
 		}
 	}()
 
 	sinks := make([]*sink, workers)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	skipped := map[int]string{}
 	for w := range sinks {
 		sk := newSink(cat, keep)
 		sinks[w] = sk
@@ -256,7 +304,7 @@ func load(ctx context.Context, inputs []input, opt Options) (*Dataset, error) {
 		go func() {
 			defer wg.Done()
 			d := newDecoder(sk)
-			for j := range jobs {
+			for j := range l.jobs {
 				if ctx.Err() != nil {
 					continue // drain
 				}
@@ -264,21 +312,18 @@ func load(ctx context.Context, inputs []input, opt Options) (*Dataset, error) {
 				if j.pool != nil {
 					j.pool.Put(j.buf[:0])
 				}
-				if err == nil {
-					mu.Lock()
-					if formats[j.fileIdx] == "" {
-						formats[j.fileIdx] = d.format
+				switch {
+				case err == nil:
+					l.mu.Lock()
+					if j.in.format == "" {
+						j.in.format = d.format
 					}
-					mu.Unlock()
-					continue
+					l.mu.Unlock()
+				case j.in.fromDir && errors.Is(err, errNotTrace):
+					l.skip(j.in, err.Error())
+				default:
+					cancel(err)
 				}
-				if j.in.fromDir && errors.Is(err, errNotTrace) {
-					mu.Lock()
-					skipped[j.fileIdx] = err.Error()
-					mu.Unlock()
-					continue
-				}
-				cancel(err)
 			}
 			sk.flush(st)
 		}()
@@ -290,37 +335,45 @@ func load(ctx context.Context, inputs []input, opt Options) (*Dataset, error) {
 
 	ds := &Dataset{Catalog: cat, IDText: map[TraceID]string{}, Keep: keep}
 	ds.buckets = st.slabs
-	fileSpans := map[string]int{}
+	spans := map[*input]int{}
 	for _, sk := range sinks {
 		ds.Links = append(ds.Links, sk.links...)
 		for k, v := range sk.idText {
 			ds.IDText[k] = v
 		}
 		ds.Warnings.Merge(&sk.warn)
-		for f, n := range sk.fileSpans {
-			fileSpans[f] += n
+		for in, n := range sk.inputSpans {
+			spans[in] += n
 		}
 	}
-	for i, in := range inputs {
-		n := fileSpans[in.name]
-		if why, ok := skipped[i]; ok && n == 0 {
-			ds.Warnings.Add(WarnSkippedFile, why)
+	for _, in := range l.inputs {
+		n := spans[in]
+		switch {
+		case n == 0 && in.skipped != "":
+			ds.Warnings.Add(WarnSkippedFile, in.skipped)
 			continue
+		case n == 0 && in.fromDir:
+			ds.Warnings.Add(WarnSkippedFile, in.name+": no spans in this file")
+			continue
+		case n == 0 && !in.allowEmpty:
+			return nil, fmt.Errorf("%s: no spans found (the input holds %s data with no spans in it)", in.name, orUnknown(in.format))
 		}
-		if n == 0 {
-			if in.fromDir {
-				ds.Warnings.Add(WarnSkippedFile, in.name+": no spans in this file")
-				continue
-			}
-			return nil, fmt.Errorf("%s: no spans found (the file holds %s data with no spans in it)", in.name, orUnknown(formats[i]))
-		}
-		ds.Inputs = append(ds.Inputs, Input{Name: in.name, Format: formats[i], Spans: n})
+		ds.Inputs = append(ds.Inputs, Input{Name: in.name, Format: in.format, Spans: n})
 		ds.Spans += n
 	}
-	if ds.Spans == 0 {
+	if ds.Spans == 0 && !anyAllowEmpty(l.inputs) {
 		return nil, errors.New("no spans found in any input")
 	}
 	return ds, nil
+}
+
+func anyAllowEmpty(ins []*input) bool {
+	for _, in := range ins {
+		if in.allowEmpty {
+			return true
+		}
+	}
+	return false
 }
 
 func orUnknown(s string) string {
@@ -341,16 +394,18 @@ func compact(s []string) []string {
 }
 
 func decodeJob(d *decoder, sk *sink, j *job, st *store) error {
-	sk.file, sk.fileIdx, sk.lineBase, sk.byteBase = j.in.name, j.fileIdx, j.lineBase, j.byteBase
+	sk.file, sk.fileIdx, sk.lineBase, sk.byteBase = j.in.name, j.in.idx, j.lineBase, j.byteBase
 	sk.spans = 0
 	var err error
-	if j.proto {
+	if j.emit != nil {
+		err = j.emit(sk)
+	} else if j.proto {
 		d.format = "otlp-proto"
 		err = decodeProto(sk, j.buf)
 	} else {
 		err = d.decodeAll(j.buf)
 	}
-	sk.fileSpans[j.in.name] += sk.spans
+	sk.inputSpans[j.in] += sk.spans
 	sk.buf = nil
 	sk.maybeFlush(st)
 	return err
@@ -381,7 +436,7 @@ var (
 )
 
 // produce opens one input, undoes its compression and sends its jobs.
-func produce(ctx context.Context, in *input, idx int, stdin io.Reader, jobs chan<- job, pool *sync.Pool) error {
+func produce(ctx context.Context, in *input, stdin io.Reader, send func(job) bool, pool *sync.Pool) error {
 	var r io.Reader
 	if in.path == "-" {
 		if stdin == nil {
@@ -417,7 +472,7 @@ func produce(ctx context.Context, in *input, idx int, stdin io.Reader, jobs chan
 			br = bufio.NewReaderSize(zr.IOReadCloser(), 64<<10)
 			continue
 		case len(head) >= 5 && isRecordStart(head):
-			return produceRecords(ctx, in, idx, br, jobs)
+			return produceRecords(in, br, send)
 		}
 		break
 	}
@@ -442,7 +497,7 @@ func produce(ctx context.Context, in *input, idx int, stdin io.Reader, jobs chan
 		}
 		return err
 	}
-	return produceJSON(ctx, in, idx, br, jobs, pool)
+	return produceJSON(in, br, send, pool)
 }
 
 func describeByte(c byte) string {
@@ -484,7 +539,7 @@ func isRecordStart(head []byte) bool {
 const maxRecord = 1 << 26
 
 // produceRecords reads length-prefixed records; each is one job.
-func produceRecords(ctx context.Context, in *input, idx int, br *bufio.Reader, jobs chan<- job) error {
+func produceRecords(in *input, br *bufio.Reader, send func(job) bool) error {
 	var dec *zstd.Decoder
 	var off int64
 	var hdr [4]byte
@@ -519,10 +574,7 @@ func produceRecords(ctx context.Context, in *input, idx int, br *bufio.Reader, j
 			}
 			rec = out
 		}
-		j := job{in: in, fileIdx: idx, buf: rec, byteBase: 0, proto: len(rec) > 0 && rec[0] != '{'}
-		select {
-		case jobs <- j:
-		case <-ctx.Done():
+		if !send(job{in: in, buf: rec, byteBase: at, proto: len(rec) > 0 && rec[0] != '{'}) {
 			return nil
 		}
 	}
@@ -531,15 +583,7 @@ func produceRecords(ctx context.Context, in *input, idx int, br *bufio.Reader, j
 // produceJSON decides between JSON Lines and one document. When the first
 // line is a complete JSON value the input is JSON Lines and is cut into
 // batches of whole lines; otherwise it is read whole as one document.
-func produceJSON(ctx context.Context, in *input, idx int, br *bufio.Reader, jobs chan<- job, pool *sync.Pool) error {
-	send := func(j job) bool {
-		select {
-		case jobs <- j:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+func produceJSON(in *input, br *bufio.Reader, send func(job) bool, pool *sync.Pool) error {
 	getBuf := func() []byte {
 		if b, ok := pool.Get().([]byte); ok {
 			return b[:0]
@@ -560,7 +604,7 @@ func produceJSON(ctx context.Context, in *input, idx int, br *bufio.Reader, jobs
 			return fmt.Errorf("%s: %w", in.name, err)
 		}
 		doc := append(buf, rest...)
-		send(job{in: in, fileIdx: idx, buf: doc})
+		send(job{in: in, buf: doc})
 		return nil
 	}
 	line := 1
@@ -584,7 +628,7 @@ func produceJSON(ctx context.Context, in *input, idx int, br *bufio.Reader, jobs
 		next := getBuf()
 		next = append(next, buf[cut:]...)
 		chunk := buf[:cut]
-		if !send(job{in: in, fileIdx: idx, buf: chunk, lineBase: line, byteBase: off, pool: pool}) {
+		if !send(job{in: in, buf: chunk, lineBase: line, byteBase: off, pool: pool}) {
 			return nil
 		}
 		line += bytes.Count(chunk, []byte{'\n'})

@@ -215,7 +215,9 @@ type WarningCount struct {
 }
 
 // Add counts one occurrence, ordering examples by their text.
-func (w *Warnings) Add(kind, example string) { w.AddKeyed(kind, 1, example, func() string { return example }) }
+func (w *Warnings) Add(kind, example string) {
+	w.AddKeyed(kind, 1, example, func() string { return example })
+}
 
 // AddKeyed counts n occurrences; example is called only when key is smaller
 // than the kept example's key.

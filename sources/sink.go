@@ -62,18 +62,18 @@ type sink struct {
 	attrBuf []keptValue
 
 	// where the current buffer came from, for messages
-	file      string
-	buf       []byte
-	lineBase  int // line number of buf[0], 0 when the input is not line-based
-	byteBase  int64
-	fileIdx   int
-	spans     int // spans accepted from the current file
-	partial   int // responses marked partial by the server (Tempo)
-	fileSpans map[string]int
+	file       string
+	buf        []byte
+	lineBase   int // line number of buf[0], 0 when the input is not line-based
+	byteBase   int64
+	fileIdx    int
+	spans      int // spans accepted from the current file
+	partial    int // responses marked partial by the server (Tempo)
+	inputSpans map[*input]int
 }
 
 func newSink(cat *Catalog, keep []string) *sink {
-	return &sink{cat: cat, keep: keep, cache: map[string]uint32{}, idText: map[TraceID]string{}, fileSpans: map[string]int{}}
+	return &sink{cat: cat, keep: keep, cache: map[string]uint32{}, idText: map[TraceID]string{}, inputSpans: map[*input]int{}}
 }
 
 // keepIndex returns the index of an attribute key the user asked to keep, or -1.
