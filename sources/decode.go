@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -34,13 +35,35 @@ var errNotTrace = errors.New("no trace data recognised")
 // decodeAll decodes every JSON value in buf: one document, or a batch of
 // JSON Lines. It returns syntax errors with their place in the input.
 func (d *decoder) decodeAll(buf []byte) error {
-	d.s.reset(buf)
 	d.sk.buf = buf
 	d.found, d.keys = false, d.keys[:0]
-	for !d.s.eof() {
-		d.value(0)
-		if d.s.err != nil {
-			return d.syntaxError()
+	if d.sk.lineBase > 0 {
+		// JSON Lines: each line is decoded on its own, so a broken line is
+		// reported where it breaks, not where the next quote happens to be.
+		for start := 0; start < len(buf); {
+			end := bytes.IndexByte(buf[start:], '\n')
+			if end < 0 {
+				end = len(buf)
+			} else {
+				end += start
+			}
+			d.s.reset(buf[:end])
+			d.s.pos = start
+			for !d.s.eof() {
+				d.value(0)
+				if d.s.err != nil {
+					return d.syntaxError()
+				}
+			}
+			start = end + 1
+		}
+	} else {
+		d.s.reset(buf)
+		for !d.s.eof() {
+			d.value(0)
+			if d.s.err != nil {
+				return d.syntaxError()
+			}
 		}
 	}
 	if !d.found {
@@ -63,12 +86,7 @@ type SyntaxError struct {
 	Err    error
 }
 
-func (e *SyntaxError) Error() string {
-	if strings.Contains(e.Where, ": byte ") {
-		return fmt.Sprintf("%s: %v", e.Where, e.Err)
-	}
-	return fmt.Sprintf("%s (byte %d): %v", e.Where, e.Offset, e.Err)
-}
+func (e *SyntaxError) Error() string { return fmt.Sprintf("%s: %v", e.Where, e.Err) }
 
 func (e *SyntaxError) Unwrap() error { return e.Err }
 

@@ -176,6 +176,13 @@ func (d *decoder) attributes(fn func(k, v []byte, kind anyKind)) {
 		return
 	}
 	for first := true; s.more(']', &first); {
+		if key, raw, ok := d.fastAttribute(); ok {
+			if raw != nil {
+				v, kind := d.anyValue(raw)
+				fn(key, v, kind)
+			}
+			continue
+		}
 		if s.isNull() {
 			continue
 		}
@@ -202,6 +209,40 @@ func (d *decoder) attributes(fn func(k, v []byte, kind anyKind)) {
 		v, kind := d.anyValue(raw)
 		fn(key, v, kind)
 	}
+}
+
+// fastAttribute reads an attribute written the way every OTLP/JSON producer
+// writes it, {"key":"k","value":{…}} with no spaces or escapes in the key,
+// and skips the value unless the key is wanted (then raw holds it). It
+// reports false, consuming nothing, for any other layout.
+func (d *decoder) fastAttribute() (key, raw []byte, ok bool) {
+	s := d.s
+	const open, mid = `{"key":"`, `","value":`
+	buf, start := s.buf, s.pos
+	if !hasPrefixAt(buf, start, open) {
+		return nil, nil, false
+	}
+	end, escaped := s.strEnd(start + len(open))
+	if end < 0 || escaped || !hasPrefixAt(buf, end, mid) {
+		return nil, nil, false
+	}
+	key = buf[start+len(open) : end]
+	s.pos = end + len(mid)
+	if d.wanted(key) {
+		raw = s.raw()
+	} else {
+		s.skipAnyValue()
+	}
+	if s.err != nil || s.peek() != '}' {
+		s.pos, s.err = start, nil
+		return nil, nil, false
+	}
+	s.pos++
+	return key, raw, true
+}
+
+func hasPrefixAt(buf []byte, at int, p string) bool {
+	return at+len(p) <= len(buf) && string(buf[at:at+len(p)]) == p
 }
 
 // wanted reports whether an attribute's value is needed at all.
@@ -424,18 +465,25 @@ func decodeHexID(dst []byte, v []byte) bool {
 	if len(v) == 0 || len(v) > 2*len(dst) {
 		return false
 	}
+	if len(v) == 2*len(dst) { // the usual case: full length, no padding
+		bad := byte(0)
+		for i := range dst {
+			hi, lo := hexVal[v[2*i]], hexVal[v[2*i+1]]
+			bad |= hi | lo
+			dst[i] = hi<<4 | lo&0x0f
+		}
+		return bad&0x80 == 0
+	}
 	clear(dst)
 	j := len(dst) - 1
 	for i := len(v) - 1; i >= 0; i -= 2 {
-		lo, ok := unhex(v[i])
-		if !ok {
-			return false
-		}
+		lo := hexVal[v[i]]
 		hi := byte(0)
 		if i > 0 {
-			if hi, ok = unhex(v[i-1]); !ok {
-				return false
-			}
+			hi = hexVal[v[i-1]]
+		}
+		if (hi|lo)&0x80 != 0 {
+			return false
 		}
 		dst[j] = hi<<4 | lo
 		j--
@@ -443,17 +491,20 @@ func decodeHexID(dst []byte, v []byte) bool {
 	return true
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
+// hexVal maps a hex digit to its value and every other byte to 0xff.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+		t[c-'a'+'A'] = byte(c-'a') + 10
+	}
+	return t
+}()
 
 // decodeBase64ID decodes base64 of at most len(dst) raw bytes, right-aligned.
 func decodeBase64ID(dst []byte, v []byte) bool {

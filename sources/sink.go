@@ -93,7 +93,7 @@ func (sk *sink) where(pos int) string {
 	}
 	if sk.lineBase > 0 {
 		line := sk.lineBase + bytes.Count(sk.buf[:pos], []byte{'\n'})
-		return fmt.Sprintf("%s: line %d", sk.file, line)
+		return fmt.Sprintf("%s: line %d (byte %d)", sk.file, line, sk.byteBase+int64(pos))
 	}
 	return fmt.Sprintf("%s: byte %d", sk.file, sk.byteBase+int64(pos))
 }

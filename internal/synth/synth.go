@@ -394,4 +394,4 @@ func appendLine(b []byte, service string, spans []Span) []byte {
 
 // SpansPerRequest is the number of spans of a request whose LLM call
 // succeeds; failed ones have two fewer.
-const SpansPerRequest = 22
+const SpansPerRequest = 23

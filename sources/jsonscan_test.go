@@ -1,0 +1,138 @@
+package sources
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestScannerStrings(t *testing.T) {
+	cases := []struct {
+		in   string
+		want string
+	}{
+		{`"plain"`, "plain"},
+		{`""`, ""},
+		{`"a\"b"`, `a"b`},
+		{`"back\\"`, `back\`},
+		{`"back\\\\"`, `back\\`},
+		{`"esc\\\"aped"`, `esc\"aped`},
+		{`"tab\tnew\nline"`, "tab\tnew\nline"},
+		{`"\u00e9t\u00e9"`, "été"},
+		{`"\ud83d\ude00"`, "😀"},
+		{`"0123456789abcdef0123456789abcdef\"x"`, `0123456789abcdef0123456789abcdef"x`},
+		{`"12345678\\"`, `12345678\`},
+		{`"1234567\\"`, `1234567\`},
+	}
+	for _, c := range cases {
+		s := scanner{buf: []byte(c.in + ` ,`)}
+		got := s.str()
+		if s.err != nil {
+			t.Errorf("%s: %v", c.in, s.err)
+			continue
+		}
+		if string(got) != c.want {
+			t.Errorf("%s: got %q, want %q", c.in, got, c.want)
+		}
+		if s.pos != len(c.in) {
+			t.Errorf("%s: stopped at %d, want %d", c.in, s.pos, len(c.in))
+		}
+	}
+}
+
+func TestScannerSkip(t *testing.T) {
+	good := []string{
+		`{}`, `[]`, `"x"`, `12`, `-1.5e3`, `true`, `false`, `null`,
+		`{"a":[1,2,{"b":"}]\"["}],"c":null}`,
+		`[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]`,
+		`"` + strings.Repeat(`\\`, 9) + `"`,
+	}
+	for _, in := range good {
+		s := scanner{buf: []byte(in + `,`)}
+		s.skip()
+		if s.err != nil || s.pos != len(in) {
+			t.Errorf("skip(%s): pos %d err %v", in, s.pos, s.err)
+		}
+	}
+	bad := []string{`{"a":1`, `[1,2`, `"open`, `tru`, `@`, `{"a":"b\"}`}
+	for _, in := range bad {
+		s := scanner{buf: []byte(in)}
+		s.skip()
+		if s.err == nil {
+			t.Errorf("skip(%s): no error", in)
+		}
+	}
+}
+
+func TestScannerDeepNestingDoesNotRecurse(t *testing.T) {
+	in := strings.Repeat("[", 1_000_000) + strings.Repeat("]", 1_000_000)
+	s := scanner{buf: []byte(in)}
+	s.skip()
+	if s.err != nil || s.pos != len(in) {
+		t.Fatalf("pos %d err %v", s.pos, s.err)
+	}
+}
+
+func TestScannerObjectIteration(t *testing.T) {
+	s := scanner{buf: []byte(` { "a" : 1 , "b":[true, null] ,"c":"x" } `)}
+	var keys []string
+	if !s.enter('{') {
+		t.Fatal(s.err)
+	}
+	for first := true; s.more('}', &first); {
+		keys = append(keys, string(s.key()))
+		s.skip()
+	}
+	if s.err != nil || strings.Join(keys, ",") != "a,b,c" {
+		t.Fatalf("keys %v err %v", keys, s.err)
+	}
+	for _, in := range []string{`{"a":1 "b":2}`, `{,"a":1}`, `{"a":1,}`, `{"a" 1}`} {
+		s := scanner{buf: []byte(in)}
+		s.enter('{')
+		for first := true; s.more('}', &first); {
+			s.key()
+			s.skip()
+		}
+		if s.err == nil {
+			t.Errorf("%s: no error", in)
+		}
+	}
+}
+
+func TestParseInt(t *testing.T) {
+	cases := map[string]int64{
+		"0": 0, "1795183200046202431": 1795183200046202431, "9223372036854775807": 9223372036854775807,
+		"-5": -5, "1.7e9": 1700000000, "12.0": 12,
+	}
+	for in, want := range cases {
+		got, err := parseInt([]byte(in))
+		if err != nil || got != want {
+			t.Errorf("parseInt(%s) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"9223372036854775808", "99999999999999999999", "1.5", "abc", ""} {
+		if _, err := parseInt([]byte(in)); err == nil {
+			t.Errorf("parseInt(%s): no error", in)
+		}
+	}
+}
+
+func TestDecodeHexID(t *testing.T) {
+	var a, b [16]byte
+	if !decodeHexID(a[:], []byte("0af7651916cd43dd8448eb211c80319c")) {
+		t.Fatal("full ID rejected")
+	}
+	if !decodeHexID(b[:], []byte("af7651916cd43dd8448eb211c80319c")) {
+		t.Fatal("31-digit ID rejected")
+	}
+	if a != b {
+		t.Errorf("31-digit ID %x differs from the 32-digit one %x", b, a)
+	}
+	if !decodeHexID(b[:], []byte("0AF7651916CD43DD8448EB211C80319C")) || a != b {
+		t.Error("uppercase ID differs")
+	}
+	for _, bad := range []string{"", "0af7651916cd43dd8448eb211c80319c00", "0af7651916cd43dd8448eb211c80319g", "xyz"} {
+		if decodeHexID(b[:], []byte(bad)) {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
