@@ -17,7 +17,7 @@ import (
 )
 
 const (
-	tid = "5b8efff798038103d269b633813fc60c"
+	tid     = "5b8efff798038103d269b633813fc60c"
 	sidRoot = "eee19b7ec3c1b174"
 	sidKid  = "eee19b7ec3c1b173"
 )
@@ -53,7 +53,9 @@ func allSpans(ds *Dataset) []Span {
 			out = append(out, slab...)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start || out[i].Start == out[j].Start && out[i].ID < out[j].ID })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Start < out[j].Start || out[i].Start == out[j].Start && out[i].ID < out[j].ID
+	})
 	return out
 }
 
