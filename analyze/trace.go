@@ -25,9 +25,14 @@ type Trace struct {
 	Root int32
 	// Orphan[i] is true when span i names a parent that is not in the trace.
 	Orphan []bool
+	// Order lists every span once, parents before their children (a
+	// depth-first preorder from each span without a parent), children in
+	// start order.
+	Order []int32
 
 	order []idIndex // scratch: span IDs sorted, for parent lookups
 	state []uint8   // scratch for breakCycles
+	stack []int32   // scratch for walks
 }
 
 type idIndex struct {
@@ -121,8 +126,11 @@ func (t *Trace) assemble() traceIssues {
 	}
 	is.cycles = t.breakCycles()
 	t.buildChildren()
+	t.buildOrder()
 
 	// The request is the longest span with no parent reference at all.
+	// Spans that only link to another trace or consume a message (the
+	// roots of asynchronous work) are taken only when nothing else is.
 	t.Root = -1
 	roots := 0
 	for i := range spans {
@@ -130,13 +138,51 @@ func (t *Trace) assemble() traceIssues {
 			continue
 		}
 		roots++
-		if t.Root < 0 || spans[i].Duration() > spans[t.Root].Duration() {
+		if t.Root < 0 || betterRoot(&spans[i], &spans[t.Root]) {
 			t.Root = int32(i)
 		}
 	}
 	is.multipleRoots = roots > 1
 	is.noRoot = roots == 0
 	return is
+}
+
+// betterRoot reports whether a is a better request root than b: a
+// synchronous root beats an asynchronous one, then the longer wins.
+func betterRoot(a, b *sources.Span) bool {
+	if aa, ab := asyncRoot(a), asyncRoot(b); aa != ab {
+		return ab
+	}
+	return a.Duration() > b.Duration()
+}
+
+// asyncRoot: a root that consumes a message or only links to other work.
+func asyncRoot(s *sources.Span) bool {
+	return s.Kind == sources.KindConsumer || s.Flags&sources.FlagLinked != 0
+}
+
+// buildOrder fills Order with a preorder walk from every span without a
+// parent. Cycles were broken before, so every span is reached once.
+func (t *Trace) buildOrder() {
+	n := len(t.Spans)
+	t.Order = resize(t.Order, n)[:0]
+	stack := t.stack[:0]
+	for i := range n {
+		if t.Parent[i] >= 0 {
+			continue
+		}
+		stack = append(stack, int32(i))
+		for len(stack) > 0 {
+			j := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			t.Order = append(t.Order, j)
+			kids := t.Children(j)
+			for k := len(kids) - 1; k >= 0; k-- { // first child on top
+				stack = append(stack, kids[k])
+			}
+		}
+	}
+	t.stack = stack[:0]
 }
 
 // breakCycles finds spans that cannot reach a root through parent links and
