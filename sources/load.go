@@ -429,6 +429,13 @@ func (sk *sink) flush(st *store) {
 	}
 }
 
+// zstdLimits keep a hostile frame header from asking for gigabytes.
+var zstdLimits = []zstd.DOption{
+	zstd.WithDecoderConcurrency(1),
+	zstd.WithDecoderMaxWindow(128 << 20),
+	zstd.WithDecoderMaxMemory(1 << 30),
+}
+
 var (
 	gzipMagic = []byte{0x1f, 0x8b}
 	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
@@ -464,7 +471,7 @@ func produce(ctx context.Context, in *input, stdin io.Reader, send func(job) boo
 			br = bufio.NewReaderSize(zr, 64<<10)
 			continue
 		case bytes.HasPrefix(head, zstdMagic):
-			zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+			zr, err := zstd.NewReader(br, zstdLimits...)
 			if err != nil {
 				return fmt.Errorf("%s: reading zstd: %w", in.name, err)
 			}
@@ -563,7 +570,7 @@ func produceRecords(in *input, br *bufio.Reader, send func(job) bool) error {
 		if bytes.HasPrefix(rec, zstdMagic) {
 			if dec == nil {
 				var err error
-				if dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1)); err != nil {
+				if dec, err = zstd.NewReader(nil, zstdLimits...); err != nil {
 					return err
 				}
 				defer dec.Close()
