@@ -81,9 +81,9 @@ func TestAssemblyOrphansDuplicatesRoots(t *testing.T) {
 	tr, is := (&tb{}).
 		span(1, 0, 0, 10*ms).
 		span(2, 1, 1*ms, 2*ms).
-		span(2, 1, 3*ms, 4*ms). // duplicate ID: dropped
+		span(2, 1, 3*ms, 4*ms).  // duplicate ID: dropped
 		span(3, 99, 5*ms, 6*ms). // orphan
-		span(4, 0, 0, 20*ms). // second root, longer: the request
+		span(4, 0, 0, 20*ms).    // second root, longer: the request
 		build()
 	if is.duplicates != 1 || is.orphans != 1 || !is.multipleRoots || is.noRoot {
 		t.Errorf("issues %+v", is)
