@@ -448,3 +448,56 @@ func hex4(b []byte) (rune, bool) {
 	}
 	return r, true
 }
+
+// hexString decodes a string of exactly 2*len(dst) hex digits, the way
+// OTLP/JSON writes IDs, without searching for its end: hex digits contain no
+// quote or backslash, so a quote right after them ends the string. It
+// consumes nothing and reports false for anything else.
+func (s *scanner) hexString(dst []byte) bool {
+	n := 2 * len(dst)
+	i := s.pos
+	if i+n+1 >= len(s.buf) || s.buf[i] != '"' || s.buf[i+n+1] != '"' {
+		return false
+	}
+	if !decodeHexID(dst, s.buf[i+1:i+1+n]) {
+		return false
+	}
+	s.pos = i + n + 2
+	return true
+}
+
+// nanosString reads a 19-digit decimal string, the form of every Unix
+// nanosecond timestamp from 2001 to 2286, eight digits at a time. It
+// consumes nothing and reports false for anything else.
+func (s *scanner) nanosString() (int64, bool) {
+	i := s.pos
+	if i+20 >= len(s.buf) || s.buf[i] != '"' || s.buf[i+20] != '"' {
+		return 0, false
+	}
+	d := s.buf[i+1 : i+20]
+	a, ok1 := eightDigits(d[0:8])
+	b, ok2 := eightDigits(d[8:16])
+	c0, c1, c2 := d[16]-'0', d[17]-'0', d[18]-'0'
+	if !ok1 || !ok2 || c0 > 9 || c1 > 9 || c2 > 9 {
+		return 0, false
+	}
+	v := a*100_000_000_000 + b*1000 + uint64(c0)*100 + uint64(c1)*10 + uint64(c2)
+	if v > math.MaxInt64 {
+		return 0, false
+	}
+	s.pos = i + 21
+	return int64(v), true
+}
+
+// eightDigits parses eight ASCII digits at once (the SWAR method simdjson
+// uses), reporting false if any byte is not a digit.
+func eightDigits(b []byte) (uint64, bool) {
+	v := binary.LittleEndian.Uint64(b)
+	if (v&0xF0F0F0F0F0F0F0F0)|(((v+0x0606060606060606)&0xF0F0F0F0F0F0F0F0)>>4) != 0x3333333333333333 {
+		return 0, false
+	}
+	v -= 0x3030303030303030
+	v = v*10 + v>>8
+	v = ((v&0x000000FF000000FF)*(100+1000000<<32) + (v>>16&0x000000FF000000FF)*(1+10000<<32)) >> 32
+	return v, true
+}

@@ -1,6 +1,10 @@
 package sources
 
 import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -133,6 +137,66 @@ func TestDecodeHexID(t *testing.T) {
 	for _, bad := range []string{"", "0af7651916cd43dd8448eb211c80319c00", "0af7651916cd43dd8448eb211c80319g", "xyz"} {
 		if decodeHexID(b[:], []byte(bad)) {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestFastPaths(t *testing.T) {
+	for _, in := range []string{"1795183200046202431", "0000000000000000001", "9223372036854775807", "1000000000000000000"} {
+		s := scanner{buf: []byte(`"` + in + `",`)}
+		got, ok := s.nanosString()
+		want, _ := parseInt([]byte(in))
+		if !ok || got != want || s.pos != 21 {
+			t.Errorf("nanosString(%s) = %d, %v at %d; want %d", in, got, ok, s.pos, want)
+		}
+	}
+	for _, in := range []string{"9223372036854775808", "179518320004620243a", "17951832000462024 1", "12"} {
+		s := scanner{buf: []byte(`"` + in + `",`)}
+		if _, ok := s.nanosString(); ok || s.pos != 0 {
+			t.Errorf("nanosString(%s) accepted", in)
+		}
+	}
+	for v := uint64(0); v < 100_000_000; v += 9_999_991 {
+		b := []byte(fmt.Sprintf("%08d", v))
+		if got, ok := eightDigits(b); !ok || got != v {
+			t.Errorf("eightDigits(%s) = %d", b, got)
+		}
+	}
+	for _, in := range []string{"0123456789abcdef", "FEDCBA9876543210", "00000000ffffffff"} {
+		var got [8]byte
+		want, _ := hex.DecodeString(in)
+		if !decodeHexID(got[:], []byte(in)) || !bytes.Equal(got[:], want) {
+			t.Errorf("decodeHexID(%s) = %x", in, got)
+		}
+	}
+	for _, in := range []string{"0123456789abcdeg", "0123456789abcde/", "0123456789abcde:", "0123456789abcde@", "0123456789abcde`", "01234567\x80abcdef"} {
+		var got [8]byte
+		if decodeHexID(got[:], []byte(in)) {
+			t.Errorf("decodeHexID(%q) accepted", in)
+		}
+	}
+	var id [8]byte
+	s := scanner{buf: []byte(`"eee19b7ec3c1b174",`)}
+	if !s.hexString(id[:]) || s.pos != 18 || spanIDOf(id).String() != "eee19b7ec3c1b174" {
+		t.Errorf("hexString: %x at %d", id, s.pos)
+	}
+	for _, in := range []string{`"eee19b7ec3c1b17",`, `"eee19b7ec3c1b17x",`, `"eee19b7e","c1b17",`} {
+		s := scanner{buf: []byte(in)}
+		if s.hexString(id[:]) || s.pos != 0 {
+			t.Errorf("hexString(%s) accepted", in)
+		}
+	}
+}
+
+func TestHex8AgreesWithTable(t *testing.T) {
+	for pos := 0; pos < 8; pos++ {
+		for c := 0; c < 256; c++ {
+			in := []byte("a1B2c3D4")
+			in[pos] = byte(c)
+			_, ok := hex8(binary.LittleEndian.Uint64(in))
+			if want := hexVal[c] != 0xff; ok != want {
+				t.Fatalf("byte %#x at %d: hex8 says %v, table %v", c, pos, ok, want)
+			}
 		}
 	}
 }

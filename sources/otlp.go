@@ -2,6 +2,7 @@ package sources
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 )
 
@@ -300,14 +301,26 @@ func (d *decoder) span(r *spanRec, enc idEncoding) {
 		k := s.key()
 		switch string(k) {
 		case "traceId", "trace_id":
-			d.traceID(r, s.str(), enc)
+			if enc != idHex || !s.hexString(r.trace[:]) {
+				d.traceID(r, s.str(), enc)
+			}
 		case "spanId", "span_id":
-			r.id = d.spanID(r, s.str(), enc, "spanId")
+			var b [8]byte
+			if enc == idHex && s.hexString(b[:]) {
+				r.id = spanIDOf(b)
+			} else {
+				r.id = d.spanID(r, s.str(), enc, "spanId")
+			}
 		case "parentSpanId", "parent_span_id":
 			if s.isNull() {
 				continue
 			}
-			r.parent = d.spanID(r, s.str(), enc, "parentSpanId")
+			var b [8]byte
+			if enc == idHex && s.hexString(b[:]) {
+				r.parent = spanIDOf(b)
+			} else {
+				r.parent = d.spanID(r, s.str(), enc, "parentSpanId")
+			}
 		case "name":
 			r.name = s.strStable()
 		case "kind":
@@ -346,6 +359,9 @@ func (d *decoder) span(r *spanRec, enc idEncoding) {
 }
 
 func (d *decoder) time(r *spanRec, field string) (int64, bool) {
+	if v, ok := d.s.nanosString(); ok {
+		return v, true
+	}
 	if d.s.isNull() {
 		return 0, false
 	}
@@ -456,16 +472,27 @@ func (d *decoder) spanID(r *spanRec, v []byte, enc idEncoding, field string) Spa
 		}
 		return 0
 	}
-	return SpanID(uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
-		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7]))
+	return spanIDOf(b)
 }
+
+func spanIDOf(b [8]byte) SpanID { return SpanID(binary.BigEndian.Uint64(b[:])) }
 
 // decodeHexID decodes up to len(dst)*2 hex digits right-aligned into dst.
 func decodeHexID(dst []byte, v []byte) bool {
 	if len(v) == 0 || len(v) > 2*len(dst) {
 		return false
 	}
-	if len(v) == 2*len(dst) { // the usual case: full length, no padding
+	if len(v) == 2*len(dst) && len(v)%8 == 0 { // the usual case: full length
+		for i := 0; i < len(v); i += 8 {
+			w, ok := hex8(binary.LittleEndian.Uint64(v[i:]))
+			if !ok {
+				return false
+			}
+			binary.LittleEndian.PutUint32(dst[i/2:], w)
+		}
+		return true
+	}
+	if len(v) == 2*len(dst) {
 		bad := byte(0)
 		for i := range dst {
 			hi, lo := hexVal[v[2*i]], hexVal[v[2*i+1]]
@@ -489,6 +516,32 @@ func decodeHexID(dst []byte, v []byte) bool {
 		j--
 	}
 	return true
+}
+
+// hex8 decodes eight ASCII hex digits (either case) held in a
+// little-endian word into four bytes, eight at a time with no table.
+func hex8(v uint64) (uint32, bool) {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	if v&highs != 0 {
+		return 0, false
+	}
+	// Per byte, with no carries between bytes since every byte is < 0x80:
+	// a digit is 0x30..0x39, a letter (case folded) 0x61..0x66.
+	digit := (v + (0x80-0x30)*ones) & ^(v + (0x80-0x3a)*ones) & highs
+	l := v | 0x20*ones
+	letter := (l + (0x80-0x61)*ones) & ^(l + (0x80-0x67)*ones) & highs
+	if digit|letter != highs {
+		return 0, false
+	}
+	nib := v&(0x0f*ones) + (letter>>7)*9
+	// Pack nibble pairs into bytes, then the bytes together.
+	x := (nib<<4 | nib>>8) & 0x00ff00ff00ff00ff
+	x = (x | x>>8) & 0x0000ffff0000ffff
+	x = (x | x>>16) & 0x00000000ffffffff
+	return uint32(x), true
 }
 
 // hexVal maps a hex digit to its value and every other byte to 0xff.
