@@ -147,8 +147,8 @@ func (d *decoder) object(depth int) {
 			d.jaegerTrace()
 			return
 		default:
-			if depth == 0 && len(d.keys) < 8 {
-				d.keys = append(d.keys, string(k))
+			if depth == 0 && !d.found && len(d.keys) < 8 {
+				d.keys = append(d.keys, string(k)) // for the "not a trace file" message
 			}
 			s.skip()
 		}

@@ -445,6 +445,7 @@ var (
 // produce opens one input, undoes its compression and sends its jobs.
 func produce(ctx context.Context, in *input, stdin io.Reader, send func(job) bool, pool *sync.Pool) error {
 	var r io.Reader
+	var sizeHint int64 // the file's size, to read a whole document without regrowing
 	if in.path == "-" {
 		if stdin == nil {
 			stdin = os.Stdin
@@ -457,6 +458,9 @@ func produce(ctx context.Context, in *input, stdin io.Reader, send func(job) boo
 		}
 		defer f.Close()
 		r = f
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			sizeHint = st.Size()
+		}
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	for range 3 { // a gzipped zstd file is odd but cheap to allow
@@ -469,6 +473,7 @@ func produce(ctx context.Context, in *input, stdin io.Reader, send func(job) boo
 			}
 			defer zr.Close()
 			br = bufio.NewReaderSize(zr, 64<<10)
+			sizeHint = 0
 			continue
 		case bytes.HasPrefix(head, zstdMagic):
 			zr, err := zstd.NewReader(br, zstdLimits...)
@@ -477,6 +482,7 @@ func produce(ctx context.Context, in *input, stdin io.Reader, send func(job) boo
 			}
 			defer zr.Close()
 			br = bufio.NewReaderSize(zr.IOReadCloser(), 64<<10)
+			sizeHint = 0
 			continue
 		case len(head) >= 5 && isRecordStart(head):
 			return produceRecords(in, br, send)
@@ -504,7 +510,7 @@ func produce(ctx context.Context, in *input, stdin io.Reader, send func(job) boo
 		}
 		return err
 	}
-	return produceJSON(in, br, send, pool)
+	return produceJSON(in, br, send, pool, sizeHint)
 }
 
 func describeByte(c byte) string {
@@ -590,7 +596,7 @@ func produceRecords(in *input, br *bufio.Reader, send func(job) bool) error {
 // produceJSON decides between JSON Lines and one document. When the first
 // line is a complete JSON value the input is JSON Lines and is cut into
 // batches of whole lines; otherwise it is read whole as one document.
-func produceJSON(in *input, br *bufio.Reader, send func(job) bool, pool *sync.Pool) error {
+func produceJSON(in *input, br *bufio.Reader, send func(job) bool, pool *sync.Pool, sizeHint int64) error {
 	getBuf := func() []byte {
 		if b, ok := pool.Get().([]byte); ok {
 			return b[:0]
@@ -605,12 +611,26 @@ func produceJSON(in *input, br *bufio.Reader, send func(job) bool, pool *sync.Po
 	}
 	eof := err == io.EOF
 	if !firstLineComplete(buf) {
-		// One document: read it whole.
-		rest, err := io.ReadAll(br)
-		if err != nil {
-			return fmt.Errorf("%s: %w", in.name, err)
+		// One document: read it whole, into a buffer of the file's size
+		// when that is known.
+		doc := buf
+		if want := int(sizeHint) + 1; want > cap(doc) {
+			doc = make([]byte, len(buf), want)
+			copy(doc, buf)
 		}
-		doc := append(buf, rest...)
+		for !eof {
+			if len(doc) == cap(doc) {
+				doc = append(doc, 0)[:len(doc)]
+			}
+			n, err := br.Read(doc[len(doc):cap(doc)])
+			doc = doc[:len(doc)+n]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", in.name, err)
+			}
+		}
 		send(job{in: in, buf: doc})
 		return nil
 	}

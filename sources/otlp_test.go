@@ -286,6 +286,8 @@ func TestBadInput(t *testing.T) {
 		{"bad value type", `{"resourceSpans":{"a":1}}`, "expected an array"},
 		{"binary", "\x00\x01\x02\x03\x04\x05", "not a trace file"},
 		{"garbage after value", good + " }", "x.json: byte"},
+		{"deeply nested junk", `{"x":` + strings.Repeat("[", 300000) + strings.Repeat("]", 300000) + `}`, "no trace data recognised: top-level keys are x"},
+		{"deeply nested truncated", `{"resourceSpans":` + strings.Repeat("[{", 300000), "expected"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -365,5 +367,14 @@ func TestLargeFileParallelBatches(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Errorf("%d distinct spans, want %d", len(seen), n)
+	}
+}
+
+func TestDeeplyNestedAttributeValue(t *testing.T) {
+	deep := strings.Repeat(`{"arrayValue":{"values":[`, 50000) + strings.Repeat(`]}}`, 50000)
+	doc := otlpDoc("gw", otlpSpan(tid, sidRoot, "", "root", 0, 100, `"attributes":[{"key":"junk","value":`+deep+`}]`))
+	ds := load(t, doc, Options{Keep: []string{"junk"}})
+	if ds.Spans != 1 {
+		t.Fatalf("%d spans", ds.Spans)
 	}
 }
