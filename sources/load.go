@@ -200,7 +200,7 @@ type job struct {
 }
 
 // chunkSize is the size of the line batches that are decoded in parallel.
-const chunkSize = 4 << 20
+const chunkSize = 1 << 20
 
 // Load reads all inputs and returns the dataset. Files are decoded in
 // parallel, line batches of one JSON Lines file too.
