@@ -19,6 +19,7 @@ type node struct {
 	start, end int64
 	kind       sources.Kind
 	flags      sources.Flags
+	attrs      []sources.Attr
 	kids       []*node
 }
 

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 
@@ -25,21 +26,31 @@ func NewHistogram() *hdr.Histogram { return hdr.New(histLowest, histHighest, his
 // Dist accumulates one latency distribution: the HDR histogram for
 // quantiles, exact count, sum, min and max beside it, and the slowest
 // requests as exemplars.
+//
+// A histogram costs about 188 KB whatever it holds, so a Dist keeps its
+// first values (in µs, as the histogram would) in a plain slice and builds
+// the histogram only when they outgrow it. Quantiles are the same either
+// way: they are computed with the histogram's own bucket arithmetic.
 type Dist struct {
-	Hist      *hdr.Histogram
+	Hist      *hdr.Histogram // nil while the values are kept exactly; see Histogram
 	Count     int64
 	SumNs     int64
 	MinNs     int64
 	MaxNs     int64
 	OverRange int64 // values above the histogram's range, recorded at its maximum
 	Exemplars exemplars
+
+	raw    []uint32 // µs values while Hist is nil
+	zeros  int64    // zero values while Hist is nil, not in raw
+	sorted bool     // raw is sorted
 }
 
-// Record adds one value in nanoseconds.
-func (d *Dist) Record(ns int64) {
-	if d.Hist == nil {
-		d.Hist = NewHistogram()
-	}
+// rawMax is how many values a Dist keeps before it builds its histogram:
+// 128 KB of values, less than one histogram.
+const rawMax = 1 << 15
+
+// toMicros converts to the histogram's unit, clamped to its range.
+func (d *Dist) toMicros(ns int64) int64 {
 	if ns < 0 {
 		ns = 0
 	}
@@ -48,8 +59,51 @@ func (d *Dist) Record(ns int64) {
 		us = histHighest
 		d.OverRange++
 	}
-	// RecordValue fails only outside the range, which was just excluded.
-	_ = d.Hist.RecordValue(us)
+	return us
+}
+
+func (d *Dist) add(us int64) {
+	if d.Hist != nil {
+		// RecordValue fails only outside the range, which was excluded.
+		_ = d.Hist.RecordValue(us)
+		return
+	}
+	d.raw = append(d.raw, uint32(us))
+	d.sorted = false
+	if len(d.raw) > rawMax {
+		d.buildHist()
+	}
+}
+
+// buildHist moves the kept values into a new histogram.
+func (d *Dist) buildHist() {
+	d.Hist = d.Histogram()
+	d.raw, d.zeros, d.sorted = nil, 0, false
+}
+
+// Histogram returns the distribution as an HDR histogram, which merges
+// exactly with any other of the project's; a new one while the values are
+// kept exactly.
+func (d *Dist) Histogram() *hdr.Histogram {
+	if d.Hist != nil {
+		return d.Hist
+	}
+	h := NewHistogram()
+	if d.zeros > 0 {
+		_ = h.RecordValues(0, d.zeros)
+	}
+	for _, v := range d.raw {
+		_ = h.RecordValue(int64(v))
+	}
+	return h
+}
+
+// Record adds one value in nanoseconds.
+func (d *Dist) Record(ns int64) {
+	if ns < 0 {
+		ns = 0
+	}
+	d.add(d.toMicros(ns))
 	if d.Count == 0 || ns < d.MinNs {
 		d.MinNs = ns
 	}
@@ -60,15 +114,48 @@ func (d *Dist) Record(ns int64) {
 	d.SumNs += ns
 }
 
+// RecordZeros adds n values of 0 at once: requests in which a stage or an
+// operation did not occur.
+func (d *Dist) RecordZeros(n int64) {
+	if n <= 0 {
+		return
+	}
+	if d.Hist != nil {
+		_ = d.Hist.RecordValues(0, n)
+	} else {
+		d.zeros += n
+		d.sorted = false
+	}
+	d.MinNs = 0
+	d.Count += n
+}
+
 // Merge adds o into d; histograms merge exactly.
 func (d *Dist) Merge(o *Dist) {
 	if o.Count == 0 {
 		return
 	}
-	if d.Hist == nil {
-		d.Hist = NewHistogram()
+	switch {
+	case o.Hist != nil:
+		if d.Hist == nil {
+			d.buildHist()
+		}
+		d.Hist.Merge(o.Hist)
+	case d.Hist != nil:
+		if o.zeros > 0 {
+			_ = d.Hist.RecordValues(0, o.zeros)
+		}
+		for _, v := range o.raw {
+			_ = d.Hist.RecordValue(int64(v))
+		}
+	default:
+		d.raw = append(d.raw, o.raw...)
+		d.zeros += o.zeros
+		d.sorted = false
+		if len(d.raw) > rawMax {
+			d.buildHist()
+		}
 	}
-	d.Hist.Merge(o.Hist)
 	if d.Count == 0 || o.MinNs < d.MinNs {
 		d.MinNs = o.MinNs
 	}
@@ -85,7 +172,12 @@ func (d *Dist) QuantileNs(q float64) int64 {
 	if d.Count == 0 {
 		return 0
 	}
-	v := d.Hist.ValueAtPercentile(q) * 1000
+	var v int64
+	if d.Hist != nil {
+		v = d.Hist.ValueAtPercentile(q) * 1000
+	} else {
+		v = d.rawQuantile(q) * 1000
+	}
 	if q >= 100 || v > d.MaxNs {
 		v = d.MaxNs
 	}
@@ -93,6 +185,45 @@ func (d *Dist) QuantileNs(q float64) int64 {
 		v = d.MinNs
 	}
 	return v
+}
+
+// rawQuantile is what the histogram's ValueAtPercentile would answer for
+// the kept values: the highest value equivalent to the one at the rank.
+func (d *Dist) rawQuantile(q float64) int64 {
+	n := int64(len(d.raw)) + d.zeros
+	if n == 0 {
+		return 0
+	}
+	if !d.sorted {
+		slices.Sort(d.raw)
+		d.sorted = true
+	}
+	r := percentileRank(q, n)
+	if r <= d.zeros {
+		return 0
+	}
+	return highestEquivalent(int64(d.raw[r-d.zeros-1]))
+}
+
+// percentileRank is hdrhistogram-go's: the 1-based rank of quantile q.
+func percentileRank(q float64, n int64) int64 {
+	q = min(q, 100)
+	rank := (q/100)*float64(n) + 0.5
+	if !(rank >= 1) {
+		return 1
+	}
+	if rank >= float64(n) {
+		return n
+	}
+	return int64(rank)
+}
+
+// highestEquivalent is the largest value the histogram (lowest value 1, 3
+// significant digits: 2048 sub-buckets) cannot tell from v.
+func highestEquivalent(v int64) int64 {
+	b := bits.Len64(uint64(v)|2047) - 11
+	lo := v >> b << b
+	return lo + int64(1)<<b - 1
 }
 
 // Summary is a distribution as reports show it, in milliseconds.

@@ -1,0 +1,361 @@
+package analyze
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/trace-forensics/trace-forensics/sources"
+)
+
+// result turns the merged worker (w, with the others in all for their
+// request logs) into the Result.
+func (w *worker) result(all []*worker) *Result {
+	pct := w.opt.Percentiles
+	text := w.ds.TraceText
+	top := w.top
+	r := &Result{
+		Percentiles:    pct,
+		TracesRead:     w.tracesRead,
+		Traces:         w.traces,
+		Spans:          w.ds.Spans,
+		Inputs:         w.ds.Inputs,
+		TotalRequestNs: top.totalNs,
+		MaxClockSkewNs: w.maxSkew,
+	}
+	r.Requests = requestStats(top, pct, text)
+	if top.req.Count > 0 {
+		r.WindowStart = time.Unix(0, top.minStart).UTC()
+		r.WindowEnd = time.Unix(0, top.maxStart).UTC()
+	}
+	var over int64
+	r.Operations, r.TotalSelfNs, over = w.operations(top, pct, text)
+	over += top.req.OverRange
+
+	// Stages, by share, and the bands in the same order.
+	r.Stages = w.stageStats(top, nil, pct, text)
+	order := make([]int32, len(r.Stages))
+	for i, s := range r.Stages {
+		order[i] = w.stageID(s.Stage)
+	}
+	logs := make([]*requestLog, len(all))
+	for i, o := range all {
+		logs[i] = &o.log
+	}
+	if top.req.Count > 0 {
+		bands, bounds := w.bands(logs, &top.req)
+		for b, sc := range bands {
+			bs := BandStats{Name: Bands[b].Name, From: Bands[b].From, To: Bands[b].To, HighNs: bounds[b],
+				RequestsDist: sc.req, Requests: sc.req.Summarize(pct), TotalRequestNs: sc.totalNs}
+			if b > 0 {
+				bs.LowNs = bounds[b-1]
+			}
+			if b == len(bands)-1 {
+				bs.HighNs = top.req.MaxNs
+			}
+			bs.Stages = w.stageStats(sc, order, pct, nil)
+			bs.ShareOfLatency = ratio(sc.totalNs, top.totalNs)
+			bs.ShareOfRequests = ratio(sc.req.Count, top.req.Count)
+			bs.UntracedShare = ratio(sc.untSum, sc.totalNs)
+			bs.UntracedRequests = sc.untraced.Summarize(pct)
+			r.Bands = append(r.Bands, bs)
+		}
+	}
+
+	// Groups, by value; the traces without the key last.
+	if w.groups != nil {
+		r.GroupBy = w.opt.GroupBy
+		for g, sc := range w.groups {
+			if sc == nil || sc.req.Count == 0 {
+				continue
+			}
+			gs := GroupStats{Key: w.opt.GroupBy, TotalRequestNs: sc.totalNs, Requests: requestStats(sc, pct, text)}
+			if g < len(w.env.groups) {
+				gs.Value = w.env.groups[g]
+			} else {
+				gs.Missing = true
+			}
+			gs.Stages = w.stageStats(sc, order, pct, text)
+			gs.Operations, _, _ = w.operations(sc, pct, text)
+			r.Groups = append(r.Groups, gs)
+		}
+		slices.SortStableFunc(r.Groups, func(a, b GroupStats) int {
+			if a.Missing != b.Missing {
+				if a.Missing {
+					return 1
+				}
+				return -1
+			}
+			return cmp.Compare(a.Value, b.Value)
+		})
+	}
+
+	r.Coverage = w.coverage(top, pct)
+	for i, s := range w.skew {
+		if s.Adjusted+s.Exceeded > 0 {
+			s.Service = w.services[i]
+			r.ClockSkew = append(r.ClockSkew, s)
+		}
+	}
+	slices.SortFunc(r.ClockSkew, func(a, b SkewStats) int {
+		if c := cmp.Compare(b.Adjusted+b.Exceeded, a.Adjusted+a.Exceeded); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Service, b.Service)
+	})
+	if w.ruleUse != nil {
+		r.Rules, r.Unmatched = w.ruleUsage()
+	}
+
+	var warn sources.Warnings
+	warn.Merge(&w.ds.Warnings)
+	warn.Merge(&w.warn)
+	if over > 0 {
+		warn.AddKeyed(sources.WarnOverRange, int(over), "", func() string {
+			return "values longer than 1h were recorded as 1h in the histograms; max and mean stay exact"
+		})
+	}
+	if w.noGroupKey > 0 {
+		warn.AddKeyed(WarnGroupKeyMissing, w.noGroupKey, "", func() string {
+			return fmt.Sprintf("%d request(s) have no %s attribute on any span; they form their own group", w.noGroupKey, w.opt.GroupBy)
+		})
+	}
+	r.Warnings = warn.List()
+	return r
+}
+
+func requestStats(sc *scope, pct []float64, text func(sources.TraceID) string) RequestStats {
+	return RequestStats{Dist: sc.req, Summary: sc.req.Summarize(pct), Errors: sc.reqErr, Exemplars: sc.req.Exemplars.ids(text)}
+}
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// shareOfRequest divides each quantile of d by the same quantile of the
+// requests' latency.
+func shareOfRequest(d, req *Dist, pct []float64) []float64 {
+	out := make([]float64, len(pct))
+	for i, p := range pct {
+		out[i] = ratio(d.QuantileNs(p), req.QuantileNs(p))
+	}
+	return out
+}
+
+// operations builds the operation rows of a scope, sorted by self share.
+// It returns the total self time and the count of over-range values.
+func (w *worker) operations(sc *scope, pct []float64, text func(sources.TraceID) string) ([]OperationStats, int64, int64) {
+	var total, over int64
+	for i := range sc.ops {
+		total += sc.ops[i].selfSum
+		over += sc.ops[i].dur.OverRange + sc.ops[i].self.OverRange
+	}
+	var out []OperationStats
+	for i, op := range w.ops {
+		a := &sc.ops[i]
+		d := &a.dur
+		if d.Count == 0 {
+			continue
+		}
+		a.cp.RecordZeros(sc.req.Count - a.cp.Count)
+		os := OperationStats{
+			Service: op.Service, Operation: op.Name, Count: d.Count,
+			DurationDist: *d, SelfDist: a.self,
+			Duration: d.Summarize(pct), Self: a.self.Summarize(pct),
+			Errors: a.errs, ErrorRate: ratio(a.errs, d.Count),
+			Exemplars: d.Exemplars.ids(text),
+			Stage:     w.opMainStage(i), Requests: a.requests,
+			CriticalPathDist: a.cp, CriticalPath: a.cp.Summarize(pct),
+			CriticalPathShare: ratio(a.cpSum, sc.totalNs),
+			ShareOfRequest:    shareOfRequest(&a.cp, &sc.req, pct),
+		}
+		if total > 0 {
+			os.SelfShare = float64(a.selfSum) / float64(total)
+		}
+		out = append(out, os)
+	}
+	slices.SortStableFunc(out, func(a, b OperationStats) int {
+		if c := cmp.Compare(b.SelfShare, a.SelfShare); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Service, b.Service); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Operation, b.Operation)
+	})
+	return out, total, over
+}
+
+func (w *worker) opMainStage(op int) string {
+	best := stageCount{-1, 0}
+	for _, x := range w.opStage[op] {
+		if x.n > best.n || (x.n == best.n && x.stage < best.stage) {
+			best = x
+		}
+	}
+	if best.stage < 0 {
+		return ""
+	}
+	return w.stages.name(best.stage)
+}
+
+func (w *worker) stageID(name string) int32 {
+	for s := range int32(w.stages.numStages()) {
+		if w.stages.name(s) == name {
+			return s
+		}
+	}
+	return -1
+}
+
+// stageStats builds the stage rows of a scope: in the given order (all of
+// them, zeros included), or else every stage that occurs, by share.
+func (w *worker) stageStats(sc *scope, order []int32, pct []float64, text func(sources.TraceID) string) []StageStats {
+	ids := order
+	if ids == nil {
+		for s := range sc.stages {
+			if sc.stages[s].requests > 0 {
+				ids = append(ids, int32(s))
+			}
+		}
+	}
+	out := make([]StageStats, 0, len(ids))
+	for _, s := range ids {
+		a := &sc.stages[s]
+		n := sc.req.Count
+		a.cp.RecordZeros(n - a.cp.Count)
+		a.self.RecordZeros(n - a.self.Count)
+		a.dur.RecordZeros(n - a.dur.Count)
+		a.unt.RecordZeros(n - a.unt.Count)
+		st := StageStats{
+			Stage: w.stages.name(s), Named: w.stages.named(s), Requests: a.requests,
+			CriticalPathDist: a.cp, SelfDist: a.self, DurationDist: a.dur, UntracedDist: a.unt,
+			CriticalPath: a.cp.Summarize(pct), Self: a.self.Summarize(pct),
+			Duration: a.dur.Summarize(pct), Untraced: a.unt.Summarize(pct),
+			Share: ratio(a.cpSum, sc.totalNs), ShareOfRequest: shareOfRequest(&a.cp, &sc.req, pct),
+			UntracedShare: ratio(a.untSum, sc.totalNs),
+			CountMax:      a.countMax,
+		}
+		if a.requests > 0 {
+			st.CountMean = float64(a.spans) / float64(a.requests)
+		}
+		if text != nil {
+			st.Exemplars = a.cp.Exemplars.ids(text)
+		}
+		out = append(out, st)
+	}
+	if order == nil {
+		slices.SortStableFunc(out, func(a, b StageStats) int {
+			if c := cmp.Compare(b.Share, a.Share); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Stage, b.Stage)
+		})
+	}
+	return out
+}
+
+// coverage builds the untraced-time figures of the top scope.
+func (w *worker) coverage(sc *scope, pct []float64) Coverage {
+	n := sc.req.Count
+	c := Coverage{UntracedShare: ratio(sc.untSum, sc.totalNs), UntracedDist: sc.untraced, Untraced: sc.untraced.Summarize(pct)}
+	c.ShareOfRequest = shareOfRequest(&sc.untraced, &sc.req, pct)
+	// The largest gap per parent operation.
+	best := map[int32]gapKey{}
+	for k, v := range w.gaps {
+		b, ok := best[k.parent]
+		if !ok || v > w.gaps[b] || (v == w.gaps[b] && gapLess(k, b)) {
+			best[k.parent] = k
+		}
+	}
+	opName := func(op int32) string {
+		if op < 0 {
+			return ""
+		}
+		return w.ops[op].Service + " " + w.ops[op].Name
+	}
+	for i := range sc.ops {
+		a := &sc.ops[i]
+		if a.parentRequests == 0 {
+			continue
+		}
+		a.unt.RecordZeros(n - a.unt.Count)
+		u := UntracedOp{
+			Service: w.ops[i].Service, Operation: w.ops[i].Name, Stage: w.opMainStage(i),
+			Requests: a.parentRequests, Dist: a.unt, Summary: a.unt.Summarize(pct),
+			Share: ratio(a.untSum, sc.totalNs), ShareOfRequest: shareOfRequest(&a.unt, &sc.req, pct),
+		}
+		if k, ok := best[int32(i)]; ok {
+			u.Gap = Gap{After: opName(k.after), Before: opName(k.before), Share: ratio(w.gaps[k], sc.totalNs)}
+			if k.after >= 0 {
+				u.Gap.AfterStage = w.opMainStage(int(k.after))
+			}
+			if k.before >= 0 {
+				u.Gap.BeforeStage = w.opMainStage(int(k.before))
+			}
+		}
+		c.Operations = append(c.Operations, u)
+	}
+	slices.SortStableFunc(c.Operations, func(a, b UntracedOp) int {
+		if c := cmp.Compare(b.Share, a.Share); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Service, b.Service); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Operation, b.Operation)
+	})
+	for s, name := range w.stages.names {
+		if sc.stages[s].spans == 0 {
+			c.MissingStages = append(c.MissingStages, name)
+		}
+	}
+	return c
+}
+
+func gapLess(a, b gapKey) bool {
+	if a.after != b.after {
+		return a.after < b.after
+	}
+	return a.before < b.before
+}
+
+// ruleUsage lists, per rule, the operations whose spans it matched or
+// passed its stage to, and the operations no rule caught.
+func (w *worker) ruleUsage() ([]RuleUsage, []OpCount) {
+	out := DescribeRules(w.stages.rules)
+	var unmatched []OpCount
+	for k, n := range w.ruleUse {
+		oc := OpCount{Service: w.ops[k.op].Service, Operation: w.ops[k.op].Name, Spans: n}
+		switch {
+		case k.rule >= 0:
+			out[k.rule].Matched = append(out[k.rule].Matched, oc)
+		case k.rule == ruleUnmatched:
+			unmatched = append(unmatched, oc)
+		default:
+			r := -2 - k.rule
+			out[r].Inherited = append(out[r].Inherited, oc)
+		}
+	}
+	sortOps := func(s []OpCount) {
+		slices.SortFunc(s, func(a, b OpCount) int {
+			if c := cmp.Compare(b.Spans, a.Spans); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(a.Service, b.Service); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Operation, b.Operation)
+		})
+	}
+	for i := range out {
+		sortOps(out[i].Matched)
+		sortOps(out[i].Inherited)
+	}
+	sortOps(unmatched)
+	return out, unmatched
+}
