@@ -30,9 +30,9 @@ func Duration(ms float64) string {
 	switch {
 	case ms == 0:
 		return "0"
-	case ms < 1:
+	case ms < 0.9995: // below what rounds to 1000µs
 		return sig3(ms*1000) + "µs"
-	case ms < 1000:
+	case ms < 999.5:
 		return sig3(ms) + "ms"
 	case ms < 60_000:
 		return sig3(ms/1000) + "s"
