@@ -23,11 +23,11 @@ func TestPercent(t *testing.T) {
 
 func TestMarkdownEscape(t *testing.T) {
 	for in, want := range map[string]string{
-		"GET /a|b":         `GET /a\|b`,
-		"classify_intent":  `classify\_intent`,
-		"<script>":         "&lt;script&gt;",
-		"`abc`":            "`abc`",
-		"line\nbreak":      "line break",
+		"GET /a|b":        `GET /a\|b`,
+		"classify_intent": `classify\_intent`,
+		"<script>":        "&lt;script&gt;",
+		"`abc`":           "`abc`",
+		"line\nbreak":     "line break",
 		"SELECT * FROM t": `SELECT \* FROM t`,
 	} {
 		if got := mdEscape(in); got != want {
