@@ -676,7 +676,6 @@ func (w *worker) accumulate(t *Trace) {
 	}
 	pr.opTouched = pr.opTouched[:0]
 	if hasRoot {
-		rec := w.log.begin(t.Spans[t.Root].Duration())
 		for _, st := range pr.stTouched {
 			for _, sc := range scopes {
 				if sc == nil {
@@ -698,9 +697,8 @@ func (w *worker) accumulate(t *Trace) {
 					sa.parentRequests++
 				}
 			}
-			w.log.add(rec, st, pr.stCount[st], pr.stCP[st], pr.stSelf[st], pr.stCover[st], pr.stUnt[st])
 		}
-		w.log.end(rec, untraced)
+		w.log.add(t.Spans[t.Root].Duration(), untraced, pr.stTouched, pr.stCP)
 	}
 	for _, st := range pr.stTouched {
 		pr.stSeen[st] = false

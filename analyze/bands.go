@@ -2,23 +2,19 @@ package analyze
 
 import "math"
 
-// requestLog keeps, per counted request, its latency and its per-stage
-// figures in µs (24 bytes a stage), so that the latency bands, whose
-// bounds are known only once every request is in, are built at the end
-// without a histogram per band and stage during the pass.
+// requestLog keeps, per counted request, its latency, its untraced time
+// and the critical-path time of each of its stages, in µs (8 bytes a
+// stage), so that the latency bands, whose bounds are known only once
+// every request is in, are built at the end without a histogram per band
+// and stage during the pass. Band rows carry critical-path figures only.
 type requestLog struct {
-	reqs    []reqRecord
-	entries []stageEntry
-}
-
-type reqRecord struct {
-	durUs, untUs uint32
-	first, n     uint32 // entries[first:first+n]
+	dur, unt chunks[uint32]
+	n        chunks[uint32] // stage entries per request, in order
+	entries  chunks[stageEntry]
 }
 
 type stageEntry struct {
-	stage, count         uint32
-	cp, self, dur, untUs uint32
+	stage, cp uint32
 }
 
 func micros(ns int64) uint32 {
@@ -26,18 +22,27 @@ func micros(ns int64) uint32 {
 	return uint32(min(us, math.MaxUint32))
 }
 
-func (l *requestLog) begin(dur int64) int {
-	l.reqs = append(l.reqs, reqRecord{durUs: micros(dur), first: uint32(len(l.entries))})
-	return len(l.reqs) - 1
+func (l *requestLog) add(dur, untraced int64, stages []int32, cp []int64) {
+	l.dur.add(micros(dur))
+	l.unt.add(micros(untraced))
+	l.n.add(uint32(len(stages)))
+	for _, st := range stages {
+		l.entries.add(stageEntry{stage: uint32(st), cp: micros(cp[st])})
+	}
 }
 
-func (l *requestLog) add(rec int, stage int32, count, cp, self, dur, unt int64) {
-	l.entries = append(l.entries, stageEntry{stage: uint32(stage), count: uint32(min(count, math.MaxUint32)),
-		cp: micros(cp), self: micros(self), dur: micros(dur), untUs: micros(unt)})
-	l.reqs[rec].n++
+// each calls fn per request with its stage entries.
+func (l *requestLog) each(fn func(dur, unt uint32, entries []stageEntry)) {
+	var buf []stageEntry
+	dur, unt, n, ent := cursor[uint32]{l: &l.dur}, cursor[uint32]{l: &l.unt}, cursor[uint32]{l: &l.n}, cursor[stageEntry]{l: &l.entries}
+	for range l.n.n {
+		buf = buf[:0]
+		for range n.next() {
+			buf = append(buf, ent.next())
+		}
+		fn(dur.next(), unt.next(), buf)
+	}
 }
-
-func (l *requestLog) end(rec int, untraced int64) { l.reqs[rec].untUs = micros(untraced) }
 
 // Bands are the latency bands of the tail anatomy, by percentile of the
 // end-to-end latency.
@@ -64,35 +69,25 @@ func (w *worker) bands(logs []*requestLog, req *Dist) ([]*scope, []int64) {
 		out[b] = newScope(0, w.stages.numStages(), 0)
 	}
 	for _, l := range logs {
-		for _, r := range l.reqs {
+		l.each(func(durUs, untUs uint32, entries []stageEntry) {
 			b := 0
-			for b < len(bounds)-1 && int64(r.durUs) > bounds[b] {
+			for b < len(bounds)-1 && int64(durUs) > bounds[b] {
 				b++
 			}
 			sc := out[b]
-			d := int64(r.durUs) * 1000
+			d := int64(durUs) * 1000
 			sc.req.Record(d)
 			sc.totalNs += d
-			sc.untraced.Record(int64(r.untUs) * 1000)
-			sc.untSum += int64(r.untUs) * 1000
-			for _, e := range l.entries[r.first : r.first+r.n] {
+			sc.untraced.Record(int64(untUs) * 1000)
+			sc.untSum += int64(untUs) * 1000
+			for _, e := range entries {
 				sa := &sc.stages[e.stage]
 				cp := int64(e.cp) * 1000
 				sa.cp.Record(cp)
-				sa.self.Record(int64(e.self) * 1000)
-				sa.dur.Record(int64(e.dur) * 1000)
 				sa.cpSum += cp
-				sa.selfSum += int64(e.self) * 1000
 				sa.requests++
-				sa.spans += int64(e.count)
-				sa.countMax = max(sa.countMax, int64(e.count))
-				if e.untUs > 0 {
-					sa.unt.Record(int64(e.untUs) * 1000)
-					sa.untSum += int64(e.untUs) * 1000
-					sa.parentRequests++
-				}
 			}
-		}
+		})
 	}
 	ns := make([]int64, len(bounds))
 	for b := range bounds {

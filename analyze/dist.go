@@ -40,9 +40,9 @@ type Dist struct {
 	OverRange int64 // values above the histogram's range, recorded at its maximum
 	Exemplars exemplars
 
-	raw    []uint32 // µs values while Hist is nil
-	zeros  int64    // zero values while Hist is nil, not in raw
-	sorted bool     // raw is sorted
+	raw    chunks[uint32] // µs values while Hist is nil
+	zeros  int64          // zero values while Hist is nil, not in raw
+	sorted bool           // raw is one sorted chunk
 }
 
 // rawMax is how many values a Dist keeps before it builds its histogram:
@@ -68,9 +68,9 @@ func (d *Dist) add(us int64) {
 		_ = d.Hist.RecordValue(us)
 		return
 	}
-	d.raw = append(d.raw, uint32(us))
+	d.raw.add(uint32(us))
 	d.sorted = false
-	if len(d.raw) > rawMax {
+	if d.raw.n > rawMax {
 		d.buildHist()
 	}
 }
@@ -78,7 +78,7 @@ func (d *Dist) add(us int64) {
 // buildHist moves the kept values into a new histogram.
 func (d *Dist) buildHist() {
 	d.Hist = d.Histogram()
-	d.raw, d.zeros, d.sorted = nil, 0, false
+	d.raw, d.zeros, d.sorted = chunks[uint32]{}, 0, false
 }
 
 // Histogram returns the distribution as an HDR histogram, which merges
@@ -92,9 +92,7 @@ func (d *Dist) Histogram() *hdr.Histogram {
 	if d.zeros > 0 {
 		_ = h.RecordValues(0, d.zeros)
 	}
-	for _, v := range d.raw {
-		_ = h.RecordValue(int64(v))
-	}
+	d.raw.each(func(v uint32) { _ = h.RecordValue(int64(v)) })
 	return h
 }
 
@@ -145,14 +143,12 @@ func (d *Dist) Merge(o *Dist) {
 		if o.zeros > 0 {
 			_ = d.Hist.RecordValues(0, o.zeros)
 		}
-		for _, v := range o.raw {
-			_ = d.Hist.RecordValue(int64(v))
-		}
+		o.raw.each(func(v uint32) { _ = d.Hist.RecordValue(int64(v)) })
 	default:
-		d.raw = append(d.raw, o.raw...)
+		d.raw.merge(&o.raw)
 		d.zeros += o.zeros
 		d.sorted = false
-		if len(d.raw) > rawMax {
+		if d.raw.n > rawMax {
 			d.buildHist()
 		}
 	}
@@ -190,19 +186,22 @@ func (d *Dist) QuantileNs(q float64) int64 {
 // rawQuantile is what the histogram's ValueAtPercentile would answer for
 // the kept values: the highest value equivalent to the one at the rank.
 func (d *Dist) rawQuantile(q float64) int64 {
-	n := int64(len(d.raw)) + d.zeros
+	n := int64(d.raw.n) + d.zeros
 	if n == 0 {
 		return 0
 	}
 	if !d.sorted {
-		slices.Sort(d.raw)
+		// Into one sorted chunk of d's own: chunks may be shared.
+		flat := d.raw.flat()
+		slices.Sort(flat)
+		d.raw = chunks[uint32]{c: [][]uint32{flat}, n: len(flat)}
 		d.sorted = true
 	}
 	r := percentileRank(q, n)
 	if r <= d.zeros {
 		return 0
 	}
-	return highestEquivalent(int64(d.raw[r-d.zeros-1]))
+	return highestEquivalent(int64(d.raw.c[0][r-d.zeros-1]))
 }
 
 // percentileRank is hdrhistogram-go's: the 1-based rank of quantile q.
