@@ -1,0 +1,7 @@
+//go:build !linux
+
+package jaegertest
+
+import "os/exec"
+
+func setDeathSignal(*exec.Cmd) {}
