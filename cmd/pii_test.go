@@ -1,0 +1,133 @@
+package cmd
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/trace-forensics/trace-forensics/internal/synth"
+)
+
+// Canary values planted in the traces: an email in the user.email
+// attribute, a prompt in gen_ai.prompt (with a card number and a phone
+// number in it) and an email inside a span name. None may appear in any
+// output of any command.
+const (
+	canaryAttrEmail = "attr.canary@example.org"
+	canaryPrompt    = "PROMPT-CANARY my card is 4242 4242 4242 4242, call +44 20 7946 0958"
+	canarySpanEmail = "span.canary@example.net"
+)
+
+// canaryMarkers are the parts of the canaries that must not show; the
+// prompt's are checked piece by piece, so a partly redacted prompt fails too.
+var canaryMarkers = []string{"attr.canary", "PROMPT-CANARY", "my card is", "4242 4242", "7946 0958", "span.canary", "example.org", "example.net"}
+
+// canaryTraces writes generated chat traces with the canaries planted and
+// returns the file's path.
+func canaryTraces(t testing.TB, requests int) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := synth.WriteJSONL(&buf, synth.Config{Requests: requests, Seed: 11, LLMFactor: map[string]float64{"B": 1.3}, ErrorRate: 0.03}); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	data = regexp.MustCompile(`("key":"user\.email","value":\{"stringValue":)"[^"]*"`).ReplaceAll(data, []byte(`$1"`+canaryAttrEmail+`"`))
+	data = regexp.MustCompile(`("key":"gen_ai\.prompt","value":\{"stringValue":)"[^"]*"`).ReplaceAll(data, []byte(`$1"`+canaryPrompt+`"`))
+	data = bytes.ReplaceAll(data, []byte(`"name":"rerank"`), []byte(`"name":"rerank for `+canarySpanEmail+`"`))
+	for _, c := range []string{canaryAttrEmail, "PROMPT-CANARY", canarySpanEmail} {
+		if !bytes.Contains(data, []byte(c)) {
+			t.Fatalf("canary %q was not planted", c)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "canary.otlp.jsonl")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func assertNoCanary(t *testing.T, where, out string) {
+	t.Helper()
+	for _, m := range canaryMarkers {
+		if i := strings.Index(out, m); i >= 0 {
+			t.Errorf("%s shows planted personal data %q: …%s…", where, m, out[max(0, i-60):min(len(out), i+60)])
+		}
+	}
+}
+
+// assertNoCanaryFiles checks every file under dir.
+func assertNoCanaryFiles(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, ".jsonl") {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		assertNoCanary(t, p, string(data))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReportCanaries runs the report in both formats, with and without
+// grouping by the key that holds an email, and checks every file written
+// and both streams.
+func TestReportCanaries(t *testing.T) {
+	src := canaryTraces(t, 300)
+	cases := [][]string{
+		{"--format", "markdown"},
+		{"--format", "html"},
+		{"--format", "markdown", "--group-by", "user.email"},
+		{"--format", "html", "--group-by", "user.email"},
+		{"--format", "markdown", "--group-by", "prompt.version", "--redact-key", "prompt.version"},
+		{"--format", "markdown", "--stages", writeCanaryRules(t)},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			ext := ".md"
+			if c[1] == "html" {
+				ext = ".html"
+			}
+			out := filepath.Join(dir, "report"+ext)
+			args := append(append([]string{"report", "-o", out}, c...), src)
+			stdout, stderr, code := run(t, "", args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			assertNoCanary(t, "stdout", stdout)
+			assertNoCanary(t, "stderr", stderr)
+			assertNoCanaryFiles(t, dir)
+			data, _ := os.ReadFile(out)
+			page := string(data)
+			if strings.Contains(strings.Join(c, " "), "user.email") && !strings.Contains(page, "[email]") {
+				t.Error("the user.email group is not shown as [email]")
+			}
+			if strings.Contains(strings.Join(c, " "), "--redact-key") && !strings.Contains(page, "prompt.version #1") {
+				t.Error("the redacted key's groups are not pseudonyms")
+			}
+			if !strings.Contains(page, "rerank for [email]") {
+				t.Error("the span name's email was not replaced by [email]")
+			}
+		})
+	}
+}
+
+// writeCanaryRules writes a stage-rules file that matches on the prompt
+// attribute, so the reader keeps its values: they must still not show.
+func writeCanaryRules(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "stages.yaml")
+	rules := "rules:\n  - stage: prompted LLM call\n    attributes: {gen_ai.prompt: \"*\"}\n"
+	if err := os.WriteFile(p, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

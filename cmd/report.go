@@ -1,0 +1,227 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trace-forensics/trace-forensics/analyze"
+	"github.com/trace-forensics/trace-forensics/redact"
+	"github.com/trace-forensics/trace-forensics/report"
+)
+
+// ReportOptions are the inputs of `trace-forensics report`.
+type ReportOptions struct {
+	IO          IO
+	Source      sourceOptions
+	Filter      filterOptions
+	Format      string
+	Output      string
+	Title       string
+	SLO         time.Duration
+	TraceURL    string
+	Assets      string
+	RedactKeys  []string
+	GroupBy     string
+	StagesFile  string
+	Percentiles string
+	Exemplars   int
+	Quiet       bool
+	Now         func() time.Time
+}
+
+// Report formats.
+const (
+	reportMarkdown = "markdown"
+	reportHTML     = "html"
+)
+
+// NewCmdReport builds the command; runF replaces the run function in tests.
+func NewCmdReport(io IO, runF func(*ReportOptions) error) *cobra.Command {
+	opts := &ReportOptions{IO: io, Now: time.Now}
+	c := &cobra.Command{
+		Use:   "report [flags] SOURCE...",
+		Short: "Write a postmortem report: Markdown with SVG charts, or one self-contained HTML page",
+		Long: `Writes a latency report for people: a summary to read in thirty seconds
+(end-to-end p95/p99 against --slo, the error rate, the stages that take the
+time, said in words), then the detail: time window, sources, end-to-end
+percentiles, the stage breakdown, the tail anatomy (which stage grows in the
+slowest requests), groups (--group-by), missing instrumentation, the slowest
+traces with links (--trace-url) and a waterfall of the slowest one with its
+critical path, and the data-quality warnings.
+
+--format html writes one file with its charts as inline SVG, styles and the
+table-sorting script inside: it fetches nothing, opens from disk and prints.
+--format markdown writes the charts as SVG files into --assets DIR (by default
+FILE-assets beside -o FILE) and links them, to paste into a postmortem.
+
+No attribute value appears in the report except those of the --group-by key
+and the keys the stage rules match on, and those, span and service names pass
+a redactor: emails, phone numbers, card numbers and IP addresses become
+[email], [phone], [card], [ip]. --redact-key KEY hides a key's values too: a
+group of it shows as "KEY #n", and its values are cut out of names.`,
+		Example: `  trace-forensics report -o postmortem.html exports/
+  trace-forensics report --format markdown -o postmortem.md --slo 2s exports/
+  trace-forensics report -o chat.html --slo 2s --group-by prompt.version \
+      --trace-url 'https://jaeger.example/trace/{id}' testdata/sample/chat.otlp.jsonl
+  trace-forensics report -o tenant.md --group-by tenant.id --redact-key tenant.id exports/`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Source.args = args
+			if runF != nil {
+				return runF(opts)
+			}
+			return runReport(c.Context(), opts)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVarP(&opts.Format, "format", "f", "", "markdown or html (default: from the -o file's extension, else markdown)")
+	fl.StringVarP(&opts.Output, "output", "o", "", "write the report to this file instead of stdout")
+	fl.StringVar(&opts.Title, "title", "Latency report", "the report's title")
+	fl.DurationVar(&opts.SLO, "slo", 0, "end-to-end latency objective to compare p95 and p99 with (e.g. 2s)")
+	fl.StringVar(&opts.TraceURL, "trace-url", "", "link trace IDs: a URL with {id} in it, e.g. 'https://jaeger.example/trace/{id}'")
+	fl.StringVar(&opts.Assets, "assets", "", "Markdown: write the charts as SVG files into this directory (default: FILE-assets beside -o FILE)")
+	fl.StringArrayVar(&opts.RedactKeys, "redact-key", nil, "hide the values of this attribute key in groups and names (repeatable)")
+	fl.StringVar(&opts.GroupBy, "group-by", "", "break down per value of this span or resource attribute (e.g. prompt.version)")
+	fl.StringVar(&opts.StagesFile, "stages", "", "YAML file of stage rules, before the built-in ones (or instead: mode: replace)")
+	fl.StringVar(&opts.Percentiles, "percentiles", "50,95,99", "percentiles to report, comma-separated")
+	fl.IntVar(&opts.Exemplars, "exemplars", 5, "trace IDs of the slowest requests to list")
+	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "do not print the input and data-quality summary on stderr")
+	opts.Filter.bind(c)
+	return c
+}
+
+// reportFormat is --format, or the one -o's extension names.
+func reportFormat(format, output string) (string, error) {
+	if format == "" {
+		switch strings.ToLower(filepath.Ext(output)) {
+		case ".html", ".htm":
+			return reportHTML, nil
+		}
+		return reportMarkdown, nil
+	}
+	switch format {
+	case reportMarkdown, "md":
+		return reportMarkdown, nil
+	case reportHTML:
+		return reportHTML, nil
+	}
+	return "", usagef("--format: %q is not one of markdown, html", format)
+}
+
+func checkTraceURL(u string) error {
+	if u == "" {
+		return nil
+	}
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return usagef("--trace-url: %q is not an http or https URL", u)
+	}
+	if !strings.Contains(u, "{id}") {
+		return usagef("--trace-url: %q has no {id} to put the trace ID in", u)
+	}
+	return nil
+}
+
+func runReport(ctx context.Context, opts *ReportOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	format, err := reportFormat(opts.Format, opts.Output)
+	if err != nil {
+		return err
+	}
+	if err := checkTraceURL(opts.TraceURL); err != nil {
+		return err
+	}
+	if opts.SLO < 0 {
+		return usagef("--slo: must not be negative")
+	}
+	if opts.Assets != "" && format != reportMarkdown {
+		return usagef("--assets: only --format markdown writes chart files; HTML has them inside")
+	}
+	if opts.Exemplars < 0 {
+		return usagef("--exemplars: must not be negative")
+	}
+	pct, err := parsePercentiles(opts.Percentiles)
+	if err != nil {
+		return usagef("--percentiles: %v", err)
+	}
+	filter, err := opts.Filter.filter(opts.Now())
+	if err != nil {
+		return err
+	}
+	rules, err := stageRules(opts.StagesFile)
+	if err != nil {
+		return err
+	}
+	red := redact.New(redact.Options{Keys: opts.RedactKeys})
+	opts.Source.keep = append(keepKeys(rules, opts.GroupBy), red.Keys()...)
+
+	ds, err := opts.Source.load(ctx, opts.IO)
+	if err != nil {
+		return err
+	}
+	redact.LearnDataset(ds, red)
+	aopt := analyze.Options{Percentiles: pct, Exemplars: max(opts.Exemplars, 1), Filter: filter, Stages: rules, GroupBy: opts.GroupBy}
+	res, err := analyze.Analyze(ds, aopt)
+	if err != nil {
+		return err
+	}
+	if opts.Exemplars == 0 {
+		clearExemplars(res)
+	}
+	redact.Result(res, red)
+	if !opts.Quiet {
+		writeSummary(opts.IO, res)
+	}
+
+	po := report.PostmortemOptions{Title: red.String(opts.Title), SLO: opts.SLO, TraceURL: opts.TraceURL}
+	if format == reportHTML {
+		return writeReport(opts.IO, opts.Output, func(w *bytes.Buffer) error { return report.PostmortemHTML(w, res, po) })
+	}
+	if dir, link := assetsDir(opts.Assets, opts.Output); dir != "" {
+		po.Assets = link
+		po.WriteAsset = func(name string, svg []byte) error {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("--assets: %w", err)
+			}
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, svg, 0o644); err != nil {
+				return fmt.Errorf("writing %s: %w", p, err)
+			}
+			return nil
+		}
+	}
+	return writeReport(opts.IO, opts.Output, func(w *bytes.Buffer) error { return report.PostmortemMarkdown(w, res, po) })
+}
+
+// assetsDir returns where the charts of a Markdown report go and the path
+// the report links them by (relative to the report): --assets, or
+// FILE-assets beside -o FILE; none for a report on stdout without --assets.
+func assetsDir(assets, output string) (dir, link string) {
+	toStdout := output == "" || output == "-"
+	if assets == "" {
+		if toStdout {
+			return "", ""
+		}
+		base := strings.TrimSuffix(filepath.Base(output), filepath.Ext(output))
+		return filepath.Join(filepath.Dir(output), base+"-assets"), base + "-assets"
+	}
+	link = assets
+	if !toStdout {
+		if abs, err := filepath.Abs(assets); err == nil {
+			if outDir, err := filepath.Abs(filepath.Dir(output)); err == nil {
+				if rel, err := filepath.Rel(outDir, abs); err == nil {
+					link = rel
+				}
+			}
+		}
+	}
+	return assets, filepath.ToSlash(link)
+}
