@@ -157,6 +157,7 @@ type StageStats struct {
 	Share                                                  float64   // total critical-path time / all requests' latency
 	ShareOfRequest                                         []float64 // per percentile: critical-path quantile / request quantile
 	UntracedShare                                          float64
+	UntracedShareOfRequest                                 []float64 // per percentile: untraced quantile / request quantile
 	// CountMean and CountMax: spans of the stage per request where it occurs.
 	CountMean float64
 	CountMax  int64

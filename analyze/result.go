@@ -237,8 +237,8 @@ func (w *worker) stageStats(sc *scope, order []int32, pct []float64, text func(s
 			CriticalPath: a.cp.Summarize(pct), Self: a.self.Summarize(pct),
 			Duration: a.dur.Summarize(pct), Untraced: a.unt.Summarize(pct),
 			Share: ratio(a.cpSum, sc.totalNs), ShareOfRequest: shareOfRequest(&a.cp, &sc.req, pct),
-			UntracedShare: ratio(a.untSum, sc.totalNs),
-			CountMax:      a.countMax,
+			UntracedShare: ratio(a.untSum, sc.totalNs), UntracedShareOfRequest: shareOfRequest(&a.unt, &sc.req, pct),
+			CountMax: a.countMax,
 		}
 		if a.requests > 0 {
 			st.CountMean = float64(a.spans) / float64(a.requests)
@@ -280,8 +280,8 @@ func (w *worker) coverage(sc *scope, pct []float64) Coverage {
 	}
 	for i := range sc.ops {
 		a := &sc.ops[i]
-		if a.parentRequests == 0 {
-			continue
+		if a.untSum == 0 {
+			continue // a parent that was never waited on for its own time
 		}
 		a.unt.RecordZeros(n - a.unt.Count)
 		u := UntracedOp{

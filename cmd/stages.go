@@ -61,6 +61,7 @@ Attribute values are read to match rules, never printed.`,
 	fl.StringVarP(&opts.Format, "format", "f", "table", "output format: table, json")
 	fl.BoolVar(&opts.Defaults, "defaults", false, "print the built-in rules as a rules file and exit")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "do not print the input and data-quality summary on stderr")
+	opts.Source.bind(c)
 	return c
 }
 
@@ -107,7 +108,7 @@ func runStages(ctx context.Context, opts *StagesOptions) error {
 		return err
 	}
 	res := &analyze.Result{Rules: analyze.DescribeRules(rules)}
-	withData := len(opts.Source.args) > 0
+	withData := opts.Source.hasInput()
 	if withData {
 		opts.Source.keep = keepKeys(rules, "")
 		ds, err := opts.Source.load(ctx, opts.IO)

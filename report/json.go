@@ -26,6 +26,15 @@ type breakdownJSON struct {
 	Window        *windowJSON     `json:"window,omitempty"`
 	Inputs        []inputJSON     `json:"inputs"`
 	Percentiles   []string        `json:"percentiles"`
+
+	// Added with the stage breakdown (issue 5).
+	Stages         []stageJSON `json:"stages"`
+	Bands          []bandJSON  `json:"bands"`
+	GroupBy        string      `json:"group_by,omitempty"`
+	Groups         []groupJSON `json:"groups"`
+	UntracedShare  float64     `json:"untraced_share"`
+	MaxClockSkewMs float64     `json:"max_clock_skew_ms"`
+	ClockSkew      []skewJSON  `json:"clock_skew"`
 }
 
 type requestJSON struct {
@@ -46,6 +55,12 @@ type operationJSON struct {
 	ErrorRate  float64  `json:"error_rate"`
 	SelfShare  float64  `json:"self_share"`
 	Exemplars  []string `json:"exemplars"`
+
+	Stage             string  `json:"stage"`
+	Requests          int64   `json:"requests"`
+	CriticalPathMs    summary `json:"critical_path_ms"`
+	CriticalPathShare float64 `json:"critical_path_share"`
+	ShareOfRequest    shares  `json:"share_of_request"`
 }
 
 type warningJSON struct {
@@ -108,21 +123,20 @@ func JSON(w io.Writer, r *analyze.Result) error {
 			ErrorRate:  rate(r.Requests.Errors, r.Requests.Summary.Count),
 			Exemplars:  nonNil(r.Requests.Exemplars),
 		},
-		Operations: []operationJSON{},
+		Operations: operationsJSON(r, r.Operations),
 		Warnings:   []warningJSON{},
 		Inputs:     []inputJSON{},
+		Stages:     stagesJSON(r, r.Stages),
+		Bands:      bandsJSON(r),
+		GroupBy:    r.GroupBy,
+		Groups:     groupsJSON(r),
+
+		UntracedShare:  round6(r.Coverage.UntracedShare),
+		MaxClockSkewMs: nsMs(r.MaxClockSkewNs),
+		ClockSkew:      skewJSONs(r),
 	}
 	for _, p := range r.Percentiles {
 		out.Percentiles = append(out.Percentiles, analyze.PercentileKey(p))
-	}
-	for _, o := range r.Operations {
-		out.Operations = append(out.Operations, operationJSON{
-			Service: o.Service, Operation: o.Operation, Count: o.Count,
-			DurationMs: summary{r.Percentiles, o.Duration},
-			SelfMs:     summary{r.Percentiles, o.Self},
-			Errors:     o.Errors, ErrorRate: round6(o.ErrorRate), SelfShare: round6(o.SelfShare),
-			Exemplars: nonNil(o.Exemplars),
-		})
 	}
 	for _, wc := range r.Warnings {
 		out.Warnings = append(out.Warnings, warningJSON(wc))

@@ -9,10 +9,8 @@ import (
 	"github.com/trace-forensics/trace-forensics/analyze"
 )
 
-// Markdown writes the breakdown as GitHub-flavoured Markdown tables, ready to
-// paste into a postmortem or a pull request.
-func Markdown(w io.Writer, r *analyze.Result) error {
-	fmt.Fprintf(w, "## Latency breakdown\n\n%s.\n\n", headline(r))
+// requestsMarkdown writes the end-to-end latency of the requests.
+func requestsMarkdown(w io.Writer, r *analyze.Result) {
 	fmt.Fprintln(w, "### End-to-end latency of requests")
 	fmt.Fprintln(w)
 	head := append([]string{"requests"}, pctHeaders("", r.Percentiles)...)
@@ -21,38 +19,43 @@ func Markdown(w io.Writer, r *analyze.Result) error {
 	row = append(row, Duration(r.Requests.Summary.Max), Duration(r.Requests.Summary.Mean),
 		errorCell(r.Requests.Errors, r.Requests.Summary.Count))
 	mdTable(w, head, [][]string{row}, 0)
+}
 
+// markdownWarnings writes the data-quality table.
+func markdownWarnings(w io.Writer, r *analyze.Result) {
+	if len(r.Warnings) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\n### Data quality")
+	fmt.Fprintln(w)
+	var rows [][]string
+	for _, wc := range r.Warnings {
+		rows = append(rows, []string{wc.Kind, strconv.Itoa(wc.Count), wc.Example})
+	}
+	mdTable(w, []string{"warning", "count", "example"}, rows, 1)
+}
+
+// MarkdownByOperation writes the breakdown by operation as GitHub-flavoured
+// Markdown tables, ready to paste into a postmortem or a pull request.
+func MarkdownByOperation(w io.Writer, r *analyze.Result) error {
+	fmt.Fprintf(w, "## Latency breakdown\n\n%s.\n\n", headline(r))
+	requestsMarkdown(w, r)
 	fmt.Fprintln(w, "\n### Operations, sorted by share of total self time")
 	fmt.Fprintln(w)
-	head = []string{"service", "operation", "count", "self share"}
-	head = append(head, pctHeaders("self ", r.Percentiles)...)
-	head = append(head, pctHeaders("", r.Percentiles)...)
-	head = append(head, "max", "errors", "slowest trace")
-	var rows [][]string
-	for _, o := range r.Operations {
-		row := []string{o.Service, o.Operation, strconv.FormatInt(o.Count, 10), Percent(o.SelfShare)}
-		row = append(row, durations(o.Self)...)
-		row = append(row, durations(o.Duration)...)
+	head, rows := operationRows(r)
+	head = append(head, "slowest trace")
+	for i, o := range r.Operations {
 		ex := ""
 		if len(o.Exemplars) > 0 {
 			ex = "`" + o.Exemplars[0] + "`"
 		}
-		row = append(row, Duration(o.Duration.Max), errorCell(o.Errors, o.Count), ex)
-		rows = append(rows, row)
+		rows[i] = append(rows[i], ex)
 	}
 	mdTable(w, head, rows, 2)
 	if len(r.Requests.Exemplars) > 0 {
 		fmt.Fprintf(w, "\nSlowest requests: `%s`\n", strings.Join(r.Requests.Exemplars, "`, `"))
 	}
-	if len(r.Warnings) > 0 {
-		fmt.Fprintln(w, "\n### Data quality")
-		fmt.Fprintln(w)
-		var rows [][]string
-		for _, wc := range r.Warnings {
-			rows = append(rows, []string{wc.Kind, strconv.Itoa(wc.Count), wc.Example})
-		}
-		mdTable(w, []string{"warning", "count", "example"}, rows, 1)
-	}
+	markdownWarnings(w, r)
 	return nil
 }
 

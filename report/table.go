@@ -11,34 +11,27 @@ import (
 	"github.com/trace-forensics/trace-forensics/analyze"
 )
 
-// Table writes the breakdown as text tables for a terminal: the requests
-// first, then the operations sorted by their share of total self time.
-func Table(w io.Writer, r *analyze.Result) error {
-	fmt.Fprintf(w, "%s\n\n", headline(r))
-
+// requestsTable writes the end-to-end latency of the requests.
+func requestsTable(w io.Writer, r *analyze.Result) error {
 	fmt.Fprintln(w, "End-to-end latency of requests (root spans)")
 	head := append([]string{"requests"}, pctHeaders("", r.Percentiles)...)
 	head = append(head, "max", "mean", "errors")
 	row := append([]string{strconv.FormatInt(r.Requests.Summary.Count, 10)}, durations(r.Requests.Summary)...)
 	row = append(row, Duration(r.Requests.Summary.Max), Duration(r.Requests.Summary.Mean),
 		errorCell(r.Requests.Errors, r.Requests.Summary.Count))
-	if err := renderTable(w, head, [][]string{row}, 0); err != nil {
+	return renderTable(w, head, [][]string{row}, 0)
+}
+
+// TableByOperation writes the breakdown as text tables for a terminal: the
+// requests first, then the operations sorted by their share of total self
+// time, with their critical-path time per request.
+func TableByOperation(w io.Writer, r *analyze.Result) error {
+	fmt.Fprintf(w, "%s\n\n", headline(r))
+	if err := requestsTable(w, r); err != nil {
 		return err
 	}
-
-	fmt.Fprintf(w, "\nOperations, sorted by share of total self time (%d operations)\n", len(r.Operations))
-	head = []string{"service", "operation", "count", "self share"}
-	head = append(head, pctHeaders("self ", r.Percentiles)...)
-	head = append(head, pctHeaders("", r.Percentiles)...)
-	head = append(head, "max", "errors")
-	var rows [][]string
-	for _, o := range r.Operations {
-		row := []string{o.Service, o.Operation, strconv.FormatInt(o.Count, 10), Percent(o.SelfShare)}
-		row = append(row, durations(o.Self)...)
-		row = append(row, durations(o.Duration)...)
-		row = append(row, Duration(o.Duration.Max), errorCell(o.Errors, o.Count))
-		rows = append(rows, row)
-	}
+	fmt.Fprintf(w, "\nOperations, sorted by share of total self time (%d operations; path = critical-path time per request)\n", len(r.Operations))
+	head, rows := operationRows(r)
 	if err := renderTable(w, head, rows, 2); err != nil {
 		return err
 	}
@@ -47,6 +40,25 @@ func Table(w io.Writer, r *analyze.Result) error {
 	}
 	writeWarningsText(w, r)
 	return nil
+}
+
+// operationRows are the operation table's head and rows.
+func operationRows(r *analyze.Result) ([]string, [][]string) {
+	head := []string{"service", "operation", "count", "self share", "path share"}
+	head = append(head, pctHeaders("self ", r.Percentiles)...)
+	head = append(head, pctHeaders("", r.Percentiles)...)
+	head = append(head, pctHeaders("path ", r.Percentiles)...)
+	head = append(head, "max", "errors")
+	var rows [][]string
+	for _, o := range r.Operations {
+		row := []string{o.Service, o.Operation, strconv.FormatInt(o.Count, 10), Percent(o.SelfShare), Percent(o.CriticalPathShare)}
+		row = append(row, durations(o.Self)...)
+		row = append(row, durations(o.Duration)...)
+		row = append(row, durations(o.CriticalPath)...)
+		row = append(row, Duration(o.Duration.Max), errorCell(o.Errors, o.Count))
+		rows = append(rows, row)
+	}
+	return head, rows
 }
 
 // renderTable draws one table; columns from firstNumeric on are right-aligned.
