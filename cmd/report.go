@@ -32,6 +32,7 @@ type ReportOptions struct {
 	StagesFile  string
 	Percentiles string
 	Exemplars   int
+	MaxSkew     time.Duration
 	Quiet       bool
 	Now         func() time.Time
 }
@@ -92,8 +93,10 @@ group of it shows as "KEY #n", and its values are cut out of names.`,
 	fl.StringVar(&opts.StagesFile, "stages", "", "YAML file of stage rules, before the built-in ones (or instead: mode: replace)")
 	fl.StringVar(&opts.Percentiles, "percentiles", "50,95,99", "percentiles to report, comma-separated")
 	fl.IntVar(&opts.Exemplars, "exemplars", 5, "trace IDs of the slowest requests to list")
+	fl.DurationVar(&opts.MaxSkew, "max-clock-skew", analyze.DefaultMaxClockSkew, "largest clock-skew shift of a child span into its parent on another host; 0 disables")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "do not print the input and data-quality summary on stderr")
 	opts.Filter.bind(c)
+	opts.Source.bind(c)
 	return c
 }
 
@@ -156,32 +159,44 @@ func runReport(ctx context.Context, opts *ReportOptions) error {
 	if err != nil {
 		return err
 	}
-	rules, err := stageRules(opts.StagesFile)
+	aopt, err := analysisOptions(opts.StagesFile, opts.GroupBy, opts.MaxSkew, &opts.Source)
 	if err != nil {
 		return err
 	}
+	// The values of --redact-key keys are read only to be recognised.
 	red := redact.New(redact.Options{Keys: opts.RedactKeys})
-	opts.Source.keep = append(keepKeys(rules, opts.GroupBy), red.Keys()...)
+	opts.Source.keep = append(opts.Source.keep, red.Keys()...)
 
 	ds, err := opts.Source.load(ctx, opts.IO)
 	if err != nil {
 		return err
 	}
 	redact.LearnDataset(ds, red)
-	aopt := analyze.Options{Percentiles: pct, Exemplars: max(opts.Exemplars, 1), Filter: filter, Stages: rules, GroupBy: opts.GroupBy}
+	// The dataset stays whole (no Release) for the slowest trace's waterfall.
+	aopt.Percentiles, aopt.Exemplars, aopt.Filter = pct, max(opts.Exemplars, 1), filter
 	res, err := analyze.Analyze(ds, aopt)
 	if err != nil {
 		return err
+	}
+	var slowest *analyze.Explanation
+	if len(res.Requests.Exemplars) > 0 {
+		if slowest, err = analyze.Explain(ds, res.Requests.Exemplars[0], aopt); err != nil {
+			return fmt.Errorf("explaining the slowest trace: %w", err)
+		}
 	}
 	if opts.Exemplars == 0 {
 		clearExemplars(res)
 	}
 	redact.Result(res, red)
+	redact.Walk(slowest, red)
 	if !opts.Quiet {
 		writeSummary(opts.IO, res)
 	}
 
 	po := report.PostmortemOptions{Title: red.String(opts.Title), SLO: opts.SLO, TraceURL: opts.TraceURL}
+	if slowest != nil && opts.Exemplars > 0 {
+		po.Waterfall = report.WaterfallOf(slowest, report.StageColors(res))
+	}
 	if format == reportHTML {
 		return writeReport(opts.IO, opts.Output, func(w *bytes.Buffer) error { return report.PostmortemHTML(w, res, po) })
 	}

@@ -78,7 +78,7 @@ func TestReportInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"stacked-bars": 4 * 3, "histograms": 50}
+	want := map[string]int{"stacked-bars": 4 * 3, "histograms": 50, "waterfall": 15}
 	seen := map[string]bool{}
 	for _, c := range charts {
 		seen[c.Kind] = true

@@ -186,3 +186,30 @@ func BenchmarkString(b *testing.B) {
 		r.String(names[i%len(names)])
 	}
 }
+
+func TestWalk(t *testing.T) {
+	type span struct {
+		SpanID, ParentID string
+		Service, Name    string
+		Tags             map[string]string
+		Next             *span
+		unexported       string
+	}
+	v := &span{SpanID: "4242424242424242", Service: "a@b.io", Name: "GET 10.0.0.1",
+		Tags: map[string]string{"k a@b.io": "+44 20 7946 0958"}, Next: &span{Name: "c@d.io"}, unexported: "e@f.io"}
+	Walk(v, New(Options{}))
+	if v.SpanID != "4242424242424242" {
+		t.Error("a span ID was redacted")
+	}
+	if v.Service != "[email]" || v.Name != "GET [ip]" || v.Next.Name != "[email]" {
+		t.Errorf("%+v", v)
+	}
+	if v.Tags["k [email]"] != "[phone]" || len(v.Tags) != 1 {
+		t.Errorf("map: %v", v.Tags)
+	}
+	if v.unexported != "e@f.io" {
+		t.Error("an unexported field was written")
+	}
+	Walk(nil, New(Options{}))
+	Walk(span{}, New(Options{})) // not a pointer: nothing to do
+}

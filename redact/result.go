@@ -12,17 +12,31 @@ import (
 // operation and stage names, group values, gap and rule descriptions,
 // warning examples and input names. It walks the result's exported fields,
 // so a field added to analyze.Result later is covered without a change
-// here. Trace IDs (fields named Exemplars or ending in TraceID) are left
-// as they are: they are how a number leads back to a trace.
+// here. Trace and span IDs (fields named Exemplars or ending in ID or IDs)
+// are left as they are: they are how a number leads back to a trace.
 //
 // A struct with string fields Key and Value (a group) has its Value
 // redacted as a value of that key (Redactor.Value), so a group keyed by a
 // listed key shows pseudonyms.
 func Result(res *analyze.Result, r *Redactor) {
-	if res == nil || r == nil {
+	if res == nil {
 		return
 	}
-	walk(reflect.ValueOf(res).Elem(), r, 0)
+	Walk(res, r)
+}
+
+// Walk redacts, in place, every exported string reachable from the pointer
+// v the way Result does: for the other values commands print (an
+// explained trace, a snapshot, a comparison).
+func Walk(v any, r *Redactor) {
+	if v == nil || r == nil {
+		return
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return
+	}
+	walk(rv.Elem(), r, 0)
 }
 
 // maxDepth bounds the walk; results are shallow trees.
@@ -34,7 +48,7 @@ var skipType = map[reflect.Type]bool{
 }
 
 func skipField(name string) bool {
-	return name == "Exemplars" || strings.HasSuffix(name, "TraceID") || name == "TraceIDs"
+	return name == "Exemplars" || strings.HasSuffix(name, "ID") || strings.HasSuffix(name, "IDs")
 }
 
 func walk(v reflect.Value, r *Redactor, depth int) {

@@ -81,8 +81,8 @@ const pmHTML = `<!DOCTYPE html>
 {{range .Doc.Sections}}<section id="{{.ID}}">
 <h2>{{.Title}}</h2>
 {{range .Paras}}<p>{{.}}</p>
-{{end}}{{range .Charts}}<figure class="chart">{{svg .SVG}}</figure>
 {{end}}{{with .Links}}<ol class="traces">{{range .}}<li>{{template "cell" .}}</li>{{end}}</ol>
+{{end}}{{range .Charts}}<figure class="chart">{{svg .SVG}}</figure>
 {{end}}{{range .Tables}}{{template "table" .}}{{end}}
 </section>
 {{end}}</main>
@@ -150,6 +150,7 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12.5px; border-top: 1
   nav { display: none; }
   h2 { break-after: avoid; margin-top: 20px; }
   figure.chart, table, .summary, .figures { break-inside: avoid; }
+  .figures { grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); }
   .table-wrap { overflow: visible; }
   th::after { content: none; }
   th { cursor: auto; }

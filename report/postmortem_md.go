@@ -56,6 +56,12 @@ func PostmortemMarkdown(w io.Writer, r *analyze.Result, o PostmortemOptions) err
 		for _, p := range s.Paras {
 			b.WriteString(pmMdText(p) + "\n\n")
 		}
+		for i, l := range s.Links {
+			fmt.Fprintf(&b, "%d. %s\n", i+1, pmMdCell(l))
+		}
+		if len(s.Links) > 0 {
+			b.WriteString("\n")
+		}
 		for _, c := range s.Charts {
 			if o.WriteAsset == nil {
 				continue
@@ -64,12 +70,6 @@ func PostmortemMarkdown(w io.Writer, r *analyze.Result, o PostmortemOptions) err
 				return err
 			}
 			fmt.Fprintf(&b, "![%s](%s)\n\n", pmMdText(c.Alt), pmMdURL(path.Join(o.Assets, c.File)))
-		}
-		for _, l := range s.Links {
-			b.WriteString("- " + pmMdCell(l) + "\n")
-		}
-		if len(s.Links) > 0 {
-			b.WriteString("\n")
 		}
 		for _, t := range s.Tables {
 			pmMdTable(&b, t)
