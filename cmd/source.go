@@ -175,6 +175,8 @@ func parsePercentiles(s string) ([]float64, error) {
 // liveOptions are the flags of a live pull.
 type liveOptions struct {
 	jaeger, jaegerGRPC string
+	tempo              string // Tempo's query frontend URL
+	traceQL, orgID     string // --query and --org-id, with --tempo
 	tags               []string
 	maxDuration        time.Duration
 	limit              int
@@ -193,11 +195,11 @@ type connOptions struct {
 	insecure         bool
 }
 
-func (o *liveOptions) isLive() bool { return o.jaeger != "" || o.jaegerGRPC != "" }
+func (o *liveOptions) isLive() bool { return o.jaeger != "" || o.jaegerGRPC != "" || o.tempo != "" }
 
 // queryOnly are the flags that mean nothing without a live source.
 var queryOnly = []string{"tag", "max-duration", "limit", "trace-id", "trace-ids-from", "save",
-	"concurrency", "timeout", "max-response-bytes", "ca-file", "insecure-skip-verify"}
+	"concurrency", "timeout", "max-response-bytes", "ca-file", "insecure-skip-verify", "query", "org-id"}
 
 // envHelp documents the credential variables in --help.
 var envHelp = fmt.Sprintf(`Credentials for --jaeger and --jaeger-grpc come from the environment, never
@@ -206,6 +208,13 @@ from flags: %s%s (a bearer token) or %s%s and
 	sources.EnvJaegerPrefix, sources.EnvSuffixToken,
 	sources.EnvJaegerPrefix, sources.EnvSuffixUser,
 	sources.EnvJaegerPrefix, sources.EnvSuffixPassword)
+
+// tempoEnvHelp documents the credential variables of --tempo in --help.
+var tempoEnvHelp = fmt.Sprintf(`For --tempo they are %s%s, or %s%s and
+%s%s.`,
+	sources.EnvTempoPrefix, sources.EnvSuffixToken,
+	sources.EnvTempoPrefix, sources.EnvSuffixUser,
+	sources.EnvTempoPrefix, sources.EnvSuffixPassword)
 
 // bindConn registers the flags that say where the server is and how to talk to it.
 func (o *liveOptions) bindConn(fl *pflag.FlagSet) {
@@ -235,14 +244,20 @@ func (o *sourceOptions) bind(c *cobra.Command) {
 	fl.StringArrayVar(&l.traceIDs, "trace-id", nil, "with --jaeger: pull this trace (repeatable); no search is made")
 	fl.StringVar(&l.traceIDsFrom, "trace-ids-from", "", "with --jaeger: pull the traces whose IDs are in this file (one per line, # comments)")
 	fl.StringVar(&l.save, "save", "", "with --jaeger: also write what was pulled to this new directory; `breakdown DIR` reads it back")
+	fl.StringVar(&l.tempo, "tempo", "", "pull traces from Grafana Tempo's query frontend at this URL (e.g. http://localhost:3200): a TraceQL search, then each trace; the other --jaeger flags apply too")
+	fl.StringVar(&l.traceQL, "query", "", "with --tempo: the TraceQL search (default {} or one built from --service, --operation and --tag)")
+	fl.StringVar(&l.orgID, "org-id", "", "with --tempo: the tenant, sent as X-Scope-OrgID")
 	if !strings.Contains(c.Long, envHelp) {
 		c.Long = strings.TrimRight(c.Long, "\n") + "\n\n" + envHelp
+	}
+	if !strings.Contains(c.Long, tempoEnvHelp) {
+		c.Long += "\n" + tempoEnvHelp
 	}
 	prev := c.Args
 	c.Args = func(cmd *cobra.Command, args []string) error {
 		if o.live.isLive() {
 			if len(args) > 0 {
-				return usagef("give SOURCE files or --jaeger/--jaeger-grpc, not both")
+				return usagef("give SOURCE files or --jaeger/--jaeger-grpc/--tempo, not both")
 			}
 			return nil
 		}
@@ -264,7 +279,7 @@ func (o *sourceOptions) checkNotLive() error {
 	}
 	for _, name := range append([]string{"max-duration"}, queryOnly...) {
 		if f := o.cmd.Flags().Lookup(name); f != nil && f.Changed {
-			return usagef("--%s needs --jaeger or --jaeger-grpc", name)
+			return usagef("--%s needs --jaeger or --jaeger-grpc (or --tempo)", name)
 		}
 	}
 	return nil
@@ -360,7 +375,7 @@ func (o *sourceOptions) query(now time.Time, notify func(string)) (sources.Trace
 	if (l.traceIDsFrom != "" || len(l.traceIDs) > 0) && len(q.TraceIDs) == 0 {
 		return q, usagef("--trace-ids-from %s: no trace IDs in it", l.traceIDsFrom)
 	}
-	if l.jaegerGRPC == "" && len(q.TraceIDs) == 0 && len(q.Services) == 0 {
+	if l.jaegerGRPC == "" && l.tempo == "" && len(q.TraceIDs) == 0 && len(q.Services) == 0 {
 		// api_v3 may search without a service on some stores, v1 never does.
 		notify("no --service given: searching every service (some Jaeger storage backends refuse this)")
 	}
@@ -412,6 +427,19 @@ func (l *liveOptions) checkAddress() error {
 	if l.jaeger != "" && l.jaegerGRPC != "" {
 		return usagef("give --jaeger or --jaeger-grpc, not both")
 	}
+	if l.tempo != "" && (l.jaeger != "" || l.jaegerGRPC != "") {
+		return usagef("give --tempo or --jaeger/--jaeger-grpc, not both")
+	}
+	if l.tempo != "" {
+		if err := sources.CheckTempoURL(l.tempo); err != nil {
+			return usageError{err}
+		}
+		if l.traceQL != "" && len(l.tags) > 0 {
+			return usagef("--tag: with --query, put the conditions in the TraceQL query")
+		}
+	} else if l.traceQL != "" || l.orgID != "" {
+		return usagef("--query and --org-id need --tempo")
+	}
 	if l.jaeger != "" {
 		if err := sources.CheckJaegerURL(l.jaeger); err != nil {
 			return usageError{err}
@@ -443,11 +471,18 @@ func (o *sourceOptions) pull(ctx context.Context, io IO) (*sources.Dataset, erro
 	opt := sources.Options{Keep: o.keep}
 	var ds *sources.Dataset
 	where := ""
-	if l.jaeger != "" {
-		where = sources.RedactURL(l.jaeger)
+	switch {
+	case l.tempo != "":
+		where = "tempo " + sources.RedactURL(l.tempo)
+		if l.traceQL != "" {
+			where += ", query " + l.traceQL
+		}
+		ds, err = sources.PullTempo(ctx, sources.TempoOptions{URL: l.tempo, Query: l.traceQL, OrgID: l.orgID}, q, po, opt)
+	case l.jaeger != "":
+		where = "jaeger " + sources.RedactURL(l.jaeger)
 		ds, err = sources.PullJaeger(ctx, l.jaeger, q, po, opt)
-	} else {
-		where = l.jaegerGRPC
+	default:
+		where = "jaeger " + l.jaegerGRPC
 		ds, err = sources.PullJaegerGRPC(ctx, l.jaegerGRPC, q, po, opt)
 	}
 	if err != nil {
@@ -461,7 +496,7 @@ func (o *sourceOptions) pull(ctx context.Context, io IO) (*sources.Dataset, erro
 
 // describeQuery says what was asked, for the "no traces matched" message.
 func describeQuery(where string, q *sources.TraceQuery) string {
-	parts := []string{"jaeger " + where}
+	parts := []string{where}
 	if len(q.TraceIDs) > 0 {
 		parts = append(parts, fmt.Sprintf("%d trace %s", len(q.TraceIDs), plural(len(q.TraceIDs), "ID", "IDs")))
 		return strings.Join(parts, ", ")
