@@ -461,7 +461,7 @@ func (w *worker) bucket(slabs [][]sources.Span) {
 		}
 		panic("span position out of range")
 	}
-	head := make(map[sources.TraceID]int32, n/8+1)
+	head := make(map[sources.TraceID]int32, n/4+1) // traces of a few spans are common
 	next := make([]int32, n)
 	p := int32(0)
 	for _, s := range slabs {
@@ -542,14 +542,22 @@ func (e *env) analyse(t *Trace, f *facts) {
 func (w *worker) trace(t *Trace) {
 	is := t.assemble()
 	w.tracesRead++
-	id := w.ds.TraceText(t.ID)
-	w.countIssues(t, id, is)
+	var id string // the trace's ID as text, made only for a warning
+	if is != (traceIssues{}) {
+		id = w.ds.TraceText(t.ID)
+		w.countIssues(t, id, is)
+	}
 	if !w.countsAsRequest(t) {
 		return
 	}
 	w.traces++
 	w.analyse(t, &w.f)
-	w.countAdjustments(t, id)
+	if f := &w.f; f.sk.adjusted+f.sk.exceeded+f.cpi.clipped+f.cpi.outside+f.cpi.shifted+f.cpi.overlaps > 0 {
+		if id == "" {
+			id = w.ds.TraceText(t.ID)
+		}
+		w.countAdjustments(t, id)
+	}
 	w.accumulate(t)
 }
 
