@@ -314,9 +314,9 @@ func (d *decoder) zipkinFlush(st *zipkinState) {
 	d.recs = d.recs[:0]
 }
 
-// usable reports whether a span will be stored, so that only such spans
-// take part in pairing.
-func (r *spanRec) usable() bool {
+// zipkinUsable reports whether a span will be stored, so that only such
+// spans take part in pairing.
+func zipkinUsable(r *spanRec) bool {
 	return r.bad == "" && r.hasStart && r.hasEnd && r.id != 0 && !r.trace.IsZero()
 }
 
@@ -342,7 +342,7 @@ func (d *decoder) zipkinPair(st *zipkinState) {
 	servers := 0
 	for i := range recs {
 		r := &recs[i]
-		if !r.usable() {
+		if !zipkinUsable(r) {
 			continue
 		}
 		switch r.kind {
@@ -358,22 +358,26 @@ func (d *decoder) zipkinPair(st *zipkinState) {
 	slices.SortFunc(st.clients, cmpZipkinKey)
 	for i := range recs {
 		r := &recs[i]
-		if r.kind != KindServer || !r.usable() {
+		if r.kind != KindServer || !zipkinUsable(r) {
 			continue
 		}
 		k := zipkinKey{trace: r.trace, id: r.id, idx: int32(i)}
-		if _, ok := slices.BinarySearchFunc(st.clients, k, cmpZipkinKey); !ok {
-			continue
+		if _, ok := slices.BinarySearchFunc(st.clients, k, cmpZipkinKey); ok {
+			st.pairs = append(st.pairs, k)
 		}
-		if _, dup := slices.BinarySearchFunc(st.pairs, k, cmpZipkinKey); dup {
-			continue // a second server half: left as a duplicate ID
-		}
-		j, _ := slices.BinarySearchFunc(st.pairs, k, cmpZipkinKey)
-		st.pairs = slices.Insert(st.pairs, j, k)
 	}
 	if len(st.pairs) == 0 {
 		return
 	}
+	// Sorted, the first server half of each ID kept; a second one is left
+	// with the shared ID, a duplicate the assembly reports.
+	slices.SortFunc(st.pairs, func(a, b zipkinKey) int {
+		if c := cmpZipkinKey(a, b); c != 0 {
+			return c
+		}
+		return int(a.idx - b.idx)
+	})
+	st.pairs = slices.CompactFunc(st.pairs, func(a, b zipkinKey) bool { return cmpZipkinKey(a, b) == 0 })
 	// Children first, while the server halves still carry the shared ID.
 	for i := range recs {
 		r := &recs[i]

@@ -519,3 +519,32 @@ func BenchmarkZipkinJSON(b *testing.B) {
 		b.ReportMetric(float64(zkBenchSpans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
 	})
 }
+
+// TestZipkinFlatArray: the traces of an array of traces, written as one
+// flat array of spans, pair the same way (the whole array is one group).
+func TestZipkinFlatArray(t *testing.T) {
+	g := synth.New(synth.Config{Requests: 400, Seed: 8})
+	var nested, flat bytes.Buffer
+	nested.WriteByte('[')
+	flat.WriteByte('[')
+	for i := range 400 {
+		tr := synth.AppendZipkinTrace(nil, g.Next(), true)
+		if i > 0 {
+			nested.WriteByte(',')
+			flat.WriteByte(',')
+		}
+		nested.Write(tr)
+		flat.Write(tr[1 : len(tr)-1])
+	}
+	nested.WriteByte(']')
+	flat.WriteByte(']')
+	a, b := zkLoadSorted(t, "nested.json", nested.Bytes(), nil), zkLoadSorted(t, "flat.json", flat.Bytes(), nil)
+	if len(a) != len(b) || len(a) < 400*20 {
+		t.Fatalf("%d and %d spans", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("span %d differs:\nnested %+v\n  flat %+v", i, a[i], b[i])
+		}
+	}
+}
