@@ -98,8 +98,9 @@ func (d *Dist) Histogram() *hdr.Histogram {
 
 // Record adds one value in nanoseconds.
 func (d *Dist) Record(ns int64) {
-	if ns < 0 {
-		ns = 0
+	if ns <= 0 { // common (time off the path): counted, not stored
+		d.RecordZeros(1)
+		return
 	}
 	d.add(d.toMicros(ns))
 	if d.Count == 0 || ns < d.MinNs {
