@@ -25,7 +25,11 @@ import (
 // chromium, chromium-browser, google-chrome on the PATH or /usr/bin/chromium.
 func Find() (string, error) {
 	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p, nil
+		found, err := exec.LookPath(p)
+		if err != nil {
+			return "", fmt.Errorf("CHROMIUM=%s: %w", p, err)
+		}
+		return found, nil
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "/usr/bin/chromium"} {
 		if p, err := exec.LookPath(name); err == nil {
