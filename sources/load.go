@@ -489,6 +489,10 @@ func produce(ctx context.Context, in *input, stdin io.Reader, send func(job) boo
 		}
 		break
 	}
+	// A saved Tempo (or OTLP) protobuf answer: no length prefix, no magic.
+	if head, _ := br.Peek(tracesProtoPeek); isTracesProto(head) {
+		return produceTracesProto(in, br, send, sizeHint)
+	}
 	head, err := br.Peek(3)
 	if bytes.Equal(head, utf8BOM) {
 		br.Discard(3)

@@ -444,12 +444,7 @@ func (d *decoder) links(r *spanRec, enc idEncoding) {
 }
 
 func (d *decoder) traceID(r *spanRec, v []byte, enc idEncoding) {
-	var ok bool
-	if enc == idBase64 {
-		ok = decodeBase64ID(r.trace[:], v)
-	} else {
-		ok = decodeHexID(r.trace[:], v)
-	}
+	ok := decodeID(r.trace[:], v, enc)
 	if !ok && r.bad == "" {
 		r.bad = fmt.Sprintf("traceId %q is not a valid ID", clip(v))
 	}
@@ -460,13 +455,7 @@ func (d *decoder) spanID(r *spanRec, v []byte, enc idEncoding, field string) Spa
 		return 0
 	}
 	var b [8]byte
-	var ok bool
-	if enc == idBase64 {
-		ok = decodeBase64ID(b[:], v)
-	} else {
-		ok = decodeHexID(b[:], v)
-	}
-	if !ok {
+	if !decodeID(b[:], v, enc) {
 		if r.bad == "" {
 			r.bad = fmt.Sprintf("%s %q is not a valid ID", field, clip(v))
 		}
@@ -476,6 +465,18 @@ func (d *decoder) spanID(r *spanRec, v []byte, enc idEncoding, field string) Spa
 }
 
 func spanIDOf(b [8]byte) SpanID { return SpanID(binary.BigEndian.Uint64(b[:])) }
+
+// decodeID decodes an ID in the format's encoding, or else in the other one
+// at full length: Tempo's v2 answers wrap base64 IDs in an OTLP-shaped body.
+// The two cannot be confused: base64 of 16 or 8 bytes ends in '=', and 32 or
+// 16 hex digits decode as base64 to too many bytes.
+func decodeID(dst, v []byte, enc idEncoding) bool {
+	if enc == idBase64 {
+		return decodeBase64ID(dst, v) || len(v) == 2*len(dst) && decodeHexID(dst, v)
+	}
+	return decodeHexID(dst, v) ||
+		len(v) == base64.StdEncoding.EncodedLen(len(dst)) && v[len(v)-1] == '=' && decodeBase64ID(dst, v)
+}
 
 // decodeHexID decodes up to len(dst)*2 hex digits right-aligned into dst.
 func decodeHexID(dst []byte, v []byte) bool {
