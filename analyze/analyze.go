@@ -165,7 +165,9 @@ type StageStats struct {
 }
 
 // BandStats is the stage breakdown of the requests whose end-to-end latency
-// falls between two percentiles.
+// falls between two percentiles. Its stages carry critical-path figures
+// only (CriticalPath, Share, ShareOfRequest, Requests); their self,
+// duration and untraced figures are left at zero.
 type BandStats struct {
 	Name             string  // "p0-p50"
 	From, To         float64 // percentiles

@@ -61,7 +61,11 @@ func CSV(w io.Writer, r *analyze.Result) error {
 	}
 	row := func(a rowArgs) []string {
 		out := []string{a.scope, a.svc, a.op, strconv.FormatInt(a.count, 10)}
-		out = append(out, msCells(a.d)...)
+		if a.d != nil {
+			out = append(out, msCells(a.d)...)
+		} else {
+			out = append(out, blank(nq+2)...)
+		}
 		if a.self != nil {
 			out = append(out, msCells(a.self)...)
 		} else {
@@ -100,9 +104,13 @@ func CSV(w io.Writer, r *analyze.Result) error {
 			cp: &o.CriticalPath, cpShare: o.CriticalPathShare, shareOf: o.ShareOfRequest}
 	}
 	stage := func(scope, band, group string, s *analyze.StageStats) rowArgs {
-		return rowArgs{scope: scope, count: s.Requests, d: &s.Duration, self: &s.Self, ex: s.Exemplars,
+		a := rowArgs{scope: scope, count: s.Requests, d: &s.Duration, self: &s.Self, ex: s.Exemplars,
 			stage: s.Stage, band: band, group: group, requests: strconv.FormatInt(s.Requests, 10),
 			cp: &s.CriticalPath, cpShare: s.Share, shareOf: s.ShareOfRequest}
+		if band != "" { // bands carry critical-path figures only
+			a.d, a.self = nil, nil
+		}
+		return a
 	}
 
 	var rows [][]string

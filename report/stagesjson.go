@@ -38,7 +38,17 @@ type bandJSON struct {
 	ShareOfLatency  float64      `json:"share_of_latency"`
 	ShareOfRequests float64      `json:"share_of_requests"`
 	UntracedShare   float64      `json:"untraced_share"`
-	Stages          []stageJSON  `json:"stages"`
+	// Band rows carry the critical-path figures of the stages only.
+	Stages []bandStageJSON `json:"stages"`
+}
+
+type bandStageJSON struct {
+	Stage          string  `json:"stage"`
+	Named          bool    `json:"named"`
+	Requests       int64   `json:"requests"`
+	CriticalPathMs summary `json:"critical_path_ms"`
+	Share          float64 `json:"share"`
+	ShareOfRequest shares  `json:"share_of_request"`
 }
 
 type bandRequests struct {
@@ -134,7 +144,7 @@ func bandsJSON(r *analyze.Result) []bandJSON {
 			ShareOfLatency:  round6(b.ShareOfLatency),
 			ShareOfRequests: round6(b.ShareOfRequests),
 			UntracedShare:   round6(b.UntracedShare),
-			Stages:          stagesJSON(r, b.Stages),
+			Stages:          bandStagesJSON(r, b.Stages),
 		})
 	}
 	return out
@@ -168,6 +178,16 @@ func skewJSONs(r *analyze.Result) []skewJSON {
 	out := make([]skewJSON, 0, len(r.ClockSkew))
 	for _, s := range r.ClockSkew {
 		out = append(out, skewJSON{Service: s.Service, Adjusted: s.Adjusted, Exceeded: s.Exceeded, MaxShiftMs: nsMs(s.MaxShiftNs)})
+	}
+	return out
+}
+
+func bandStagesJSON(r *analyze.Result, stages []analyze.StageStats) []bandStageJSON {
+	out := make([]bandStageJSON, 0, len(stages))
+	for _, s := range stages {
+		out = append(out, bandStageJSON{Stage: s.Stage, Named: s.Named, Requests: s.Requests,
+			CriticalPathMs: summary{r.Percentiles, s.CriticalPath}, Share: round6(s.Share),
+			ShareOfRequest: shares{r.Percentiles, s.ShareOfRequest}})
 	}
 	return out
 }
