@@ -181,6 +181,15 @@ func pmHeadline(pct []float64) []float64 {
 	return s
 }
 
+// pmRef is the percentile single-figure columns show: p95 when asked for,
+// else the highest asked.
+func pmRef(pct []float64) float64 {
+	if slices.Contains(pct, 95) || len(pct) == 0 {
+		return 95
+	}
+	return slices.Max(pct)
+}
+
 func pmFigures(r *analyze.Result, o *PostmortemOptions) []pmFigure {
 	n := r.Requests.Summary.Count
 	out := []pmFigure{{Label: "requests", Value: pmCount(n), Note: pmPlural(int64(r.Traces), "trace") + ", " + pmPlural(int64(r.Spans), "span")}}
@@ -225,7 +234,7 @@ func pmSummary(r *analyze.Result, o *PostmortemOptions) []string {
 		parts = append(parts, analyze.PercentileKey(p)+" "+Duration(v))
 	}
 	s := fmt.Sprintf("End-to-end latency over %s: %s", pmPlural(n, "request"), strings.Join(parts, ", "))
-	if v, ok := pmQuantile(r.Percentiles, r.Requests.Summary, 50); ok {
+	if v, ok := pmQuantile(r.Percentiles, r.Requests.Summary, 50); ok && !slices.Contains(hp, 50) {
 		s += fmt.Sprintf(" (median %s)", Duration(v))
 	}
 	if o.SLO > 0 {
@@ -400,16 +409,18 @@ func pmStages(r *analyze.Result, slo time.Duration) (pmSection, bool) {
 	for _, p := range r.Percentiles {
 		t.Head = append(t.Head, "path "+analyze.PercentileKey(p))
 	}
-	t.Head = append(t.Head, "self p95", "wall p95", "spans")
+	ref := pmRef(r.Percentiles)
+	rk := analyze.PercentileKey(ref)
+	t.Head = append(t.Head, "self "+rk, "wall "+rk, "spans")
 	n := r.Requests.Summary.Count
 	for _, st := range r.Stages {
 		row := []ReportCell{pmText(st.Stage), pmPct(pmRate(st.Requests, n)), pmPct(st.Share)}
 		for i := range r.Percentiles {
 			row = append(row, pmMs(st.CriticalPath.Quantiles[i]))
 		}
-		selfP95, _ := pmQuantile(r.Percentiles, st.Self, 95)
-		durP95, _ := pmQuantile(r.Percentiles, st.Duration, 95)
-		row = append(row, pmMs(selfP95), pmMs(durP95), ReportCell{Text: strconv.FormatFloat(math.Round(st.CountMean*10)/10, 'f', -1, 64), Sort: st.CountMean})
+		selfRef, _ := pmQuantile(r.Percentiles, st.Self, ref)
+		durRef, _ := pmQuantile(r.Percentiles, st.Duration, ref)
+		row = append(row, pmMs(selfRef), pmMs(durRef), ReportCell{Text: strconv.FormatFloat(math.Round(st.CountMean*10)/10, 'f', -1, 64), Sort: st.CountMean})
 		t.Rows = append(t.Rows, row)
 	}
 	s.Tables = append(s.Tables, t)
@@ -513,15 +524,17 @@ func pmCoverage(r *analyze.Result) (pmSection, bool) {
 		return pmSection{}, false
 	}
 	s := pmSection{ID: "coverage", Title: "Missing instrumentation"}
-	p95, _ := pmQuantile(r.Percentiles, c.Untraced, 95)
-	s.Paras = append(s.Paras, fmt.Sprintf("%s of all end-to-end latency runs through time that no child span explains: a parent waited on something that has no span (p95 per request: %s). The operations below are where that time lies.", Percent(c.UntracedShare), Duration(p95)))
-	t := &ReportTable{Head: []string{"service", "operation", "stage", "requests", "share of latency", "untraced p95", "largest gap", "gap share"}, Numeric: 3}
+	ref := pmRef(r.Percentiles)
+	rk := analyze.PercentileKey(ref)
+	v, _ := pmQuantile(r.Percentiles, c.Untraced, ref)
+	s.Paras = append(s.Paras, fmt.Sprintf("%s of all end-to-end latency runs through time that no child span explains: a parent waited on something that has no span (%s per request: %s). The operations below are where that time lies.", Percent(c.UntracedShare), rk, Duration(v)))
+	t := &ReportTable{Head: []string{"service", "operation", "stage", "requests", "share of latency", "untraced " + rk, "largest gap", "gap share"}, Numeric: 3}
 	for i, u := range c.Operations {
 		if i == pmMaxCoverageRows || u.Share < 0.001 {
 			break
 		}
-		up95, _ := pmQuantile(r.Percentiles, u.Summary, 95)
-		t.Rows = append(t.Rows, []ReportCell{pmText(u.Service), pmText(u.Operation), pmText(u.Stage), pmCountCell(u.Requests), pmPct(u.Share), pmMs(up95), {Text: pmGapText(u.Gap), Sort: math.NaN()}, pmPct(u.Gap.Share)})
+		uv, _ := pmQuantile(r.Percentiles, u.Summary, ref)
+		t.Rows = append(t.Rows, []ReportCell{pmText(u.Service), pmText(u.Operation), pmText(u.Stage), pmCountCell(u.Requests), pmPct(u.Share), pmMs(uv), {Text: pmGapText(u.Gap), Sort: math.NaN()}, pmPct(u.Gap.Share)})
 	}
 	if len(t.Rows) > 0 {
 		s.Tables = append(s.Tables, t)
