@@ -76,7 +76,7 @@ const pmHTML = `<!DOCTYPE html>
 <h2>{{.Title}}</h2>
 {{with .Verdict}}<p class="verdict {{.}}">Verdict: {{.}}</p>{{end}}
 {{range .Lines}}<p>{{.}}</p>
-{{end}}{{with .Table}}{{template "table" .}}{{end}}
+{{end}}{{range .Tables}}{{template "table" .}}{{end}}
 </section>{{end}}
 {{range .Doc.Sections}}<section id="{{.ID}}">
 <h2>{{.Title}}</h2>

@@ -41,6 +41,9 @@ type PostmortemOptions struct {
 	// With no WriteAsset, Markdown leaves the charts out.
 	Assets     string
 	WriteAsset func(name string, svg []byte) error
+	// Notes are said under Requests: where the figures came from, what
+	// could not be shown.
+	Notes []string
 }
 
 // Comparison is a compare or gate result as the postmortem shows it: a
@@ -49,8 +52,10 @@ type PostmortemOptions struct {
 type Comparison struct {
 	Title   string
 	Verdict string // "pass", "fail" or "" for a comparison without a gate
-	Lines   []string
-	Table   *ReportTable
+	// Headline is the sentence the summary says about it.
+	Headline string
+	Lines    []string
+	Tables   []*ReportTable
 }
 
 // ReportTable is a table of the report. Columns from Numeric on are numbers:
@@ -116,8 +121,25 @@ func pmBuild(r *analyze.Result, o *PostmortemOptions) *pmDocument {
 	}
 	d.Figures = pmFigures(r, o)
 	d.Summary = pmSummary(r, o)
+	if c := o.Comparison; c != nil {
+		if c.Verdict != "" {
+			f := pmFigure{Label: "latency gate", Value: strings.ToUpper(c.Verdict), Status: "ok"}
+			if c.Verdict != "pass" {
+				f.Status = "bad"
+			}
+			if len(c.Lines) > 0 {
+				f.Note = c.Lines[0]
+			}
+			d.Figures = append(d.Figures, f)
+		}
+		if c.Headline != "" {
+			d.Summary = slices.Insert(d.Summary, min(1, len(d.Summary)), c.Headline)
+		}
+	}
 	d.Comparison = o.Comparison
-	d.Sections = append(d.Sections, pmOverview(r))
+	ov := pmOverview(r)
+	ov.Paras = append(ov.Paras, o.Notes...)
+	d.Sections = append(d.Sections, ov)
 	if s, ok := pmStages(r, o.SLO); ok {
 		d.Sections = append(d.Sections, s)
 	}
@@ -420,7 +442,11 @@ func pmStages(r *analyze.Result, slo time.Duration) (pmSection, bool) {
 		}
 		selfRef, _ := pmQuantile(r.Percentiles, st.Self, ref)
 		durRef, _ := pmQuantile(r.Percentiles, st.Duration, ref)
-		row = append(row, pmMs(selfRef), pmMs(durRef), ReportCell{Text: strconv.FormatFloat(math.Round(st.CountMean*10)/10, 'f', -1, 64), Sort: st.CountMean})
+		spans := ReportCell{Text: strconv.FormatFloat(math.Round(st.CountMean*10)/10, 'f', -1, 64), Sort: st.CountMean}
+		if st.CountMean == 0 {
+			spans = ReportCell{Text: "—", Sort: math.NaN()} // not known (a snapshot)
+		}
+		row = append(row, pmMs(selfRef), pmMs(durRef), spans)
 		t.Rows = append(t.Rows, row)
 	}
 	s.Tables = append(s.Tables, t)

@@ -47,8 +47,8 @@ func PostmortemMarkdown(w io.Writer, r *analyze.Result, o PostmortemOptions) err
 		for _, l := range c.Lines {
 			b.WriteString(pmMdText(l) + "\n\n")
 		}
-		if c.Table != nil {
-			pmMdTable(&b, c.Table)
+		for _, t := range c.Tables {
+			pmMdTable(&b, t)
 		}
 	}
 	for _, s := range d.Sections {
