@@ -114,7 +114,7 @@ Exit codes: 0 ok, 1 error, 2 usage error, 3 a latency gate failed.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
 	})
-	root.AddCommand(NewCmdBreakdown(io, nil), NewCmdServices(io, nil), NewCmdStages(io, nil), NewCmdCoverage(io, nil), NewCmdExplain(io, nil), newCmdVersion(io), NewCmdReport(io, nil))
+	root.AddCommand(NewCmdBreakdown(io, nil), NewCmdServices(io, nil), NewCmdStages(io, nil), NewCmdCoverage(io, nil), NewCmdExplain(io, nil), newCmdVersion(io), NewCmdReport(io, nil), NewCmdSnapshot(io, nil), NewCmdMerge(io, nil), NewCmdCompare(io, nil), NewCmdGate(io, nil))
 	return root
 }
 
