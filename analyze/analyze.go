@@ -92,9 +92,11 @@ type Result struct {
 	// end-to-end latency, largest first.
 	Stages []StageStats
 	// Bands are the stage breakdown of the requests in each latency band
-	// (tail anatomy), stages in the order of Stages.
+	// (tail anatomy): the first MaxSideStages of Stages, in that order, and
+	// OtherStages for the rest when there are more.
 	Bands []BandStats
-	// GroupBy and Groups: the breakdown per value of Options.GroupBy.
+	// GroupBy and Groups: the breakdown per value of Options.GroupBy; their
+	// stages are the first MaxSideStages of Stages, in that order.
 	GroupBy string
 	Groups  []GroupStats
 	// Coverage is where the critical path runs through time no child span
@@ -609,7 +611,7 @@ func (w *worker) accumulate(t *Trace) {
 				if sc == nil {
 					continue
 				}
-				oa := &sc.ops[op]
+				oa := sc.op(op)
 				oa.dur.Record(dur)
 				oa.self.Record(self)
 				oa.selfSum += self
@@ -666,7 +668,7 @@ func (w *worker) accumulate(t *Trace) {
 			if sc == nil {
 				continue
 			}
-			oa := &sc.ops[op]
+			oa := sc.op(uint32(op))
 			if w.opOK[op] {
 				oa.dur.Exemplars.offer(pr.opMax[op], t.ID)
 			}
@@ -692,7 +694,7 @@ func (w *worker) accumulate(t *Trace) {
 				if sc == nil {
 					continue
 				}
-				sa := &sc.stages[st]
+				sa := sc.stage(st)
 				sa.cp.Record(pr.stCP[st])
 				sa.cp.Exemplars.offer(pr.stCP[st], t.ID)
 				sa.self.Record(pr.stSelf[st])

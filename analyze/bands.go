@@ -56,9 +56,23 @@ var Bands = []struct {
 	{"p99+", 99, 100},
 }
 
+// MaxSideStages is how many stages bands and groups show: the largest by
+// share of the latency; in bands the others are summed into one row,
+// OtherStages. With many operations that no rule catches, each a stage of
+// its own, this keeps bands and groups from multiplying them.
+const MaxSideStages = 30
+
+// OtherStages names the band row that sums the stages beyond MaxSideStages.
+const OtherStages = "(other stages)"
+
 // bands builds the band scopes from the request logs: band b holds the
-// requests with latency in (bound[b-1], bound[b]].
-func (w *worker) bands(logs []*requestLog, req *Dist) ([]*scope, []int64) {
+// requests with latency in (bound[b-1], bound[b]]. Stages not in top are
+// summed into the stage ID other.
+func (w *worker) bands(logs []*requestLog, req *Dist, top []int32, other int32) ([]*scope, []int64) {
+	inTop := make([]bool, w.stages.numStages()+1)
+	for _, s := range top {
+		inTop[s] = true
+	}
 	bounds := make([]int64, len(Bands)) // in µs, from the histogram like every quantile
 	for b, band := range Bands {
 		bounds[b] = req.QuantileNs(band.To) / 1000
@@ -66,7 +80,7 @@ func (w *worker) bands(logs []*requestLog, req *Dist) ([]*scope, []int64) {
 	bounds[len(bounds)-1] = math.MaxInt64
 	out := make([]*scope, len(Bands))
 	for b := range out {
-		out[b] = newScope(0, w.stages.numStages(), 0)
+		out[b] = newScope(0, w.stages.numStages()+1, 0)
 	}
 	for _, l := range logs {
 		l.each(func(durUs, untUs uint32, entries []stageEntry) {
@@ -80,11 +94,22 @@ func (w *worker) bands(logs []*requestLog, req *Dist) ([]*scope, []int64) {
 			sc.totalNs += d
 			sc.untraced.Record(int64(untUs) * 1000)
 			sc.untSum += int64(untUs) * 1000
+			rest := int64(-1)
 			for _, e := range entries {
-				sa := &sc.stages[e.stage]
 				cp := int64(e.cp) * 1000
+				if !inTop[e.stage] {
+					rest = max(rest, 0) + cp
+					continue
+				}
+				sa := sc.stage(int32(e.stage))
 				sa.cp.Record(cp)
 				sa.cpSum += cp
+				sa.requests++
+			}
+			if rest >= 0 {
+				sa := sc.stage(other)
+				sa.cp.Record(rest)
+				sa.cpSum += rest
 				sa.requests++
 			}
 		})

@@ -34,17 +34,21 @@ func (w *worker) result(all []*worker) *Result {
 	over += top.req.OverRange
 
 	// Stages, by share, and the bands in the same order.
-	r.Stages = w.stageStats(top, nil, pct, text)
-	order := make([]int32, len(r.Stages))
-	for i, s := range r.Stages {
-		order[i] = w.stageID(s.Stage)
-	}
+	var order []int32 // stage IDs in the order of r.Stages
+	r.Stages, order = w.stageStats(top, nil, pct, text)
 	logs := make([]*requestLog, len(all))
 	for i, o := range all {
 		logs[i] = &o.log
 	}
+	// Bands and groups show the largest stages; bands sum the rest.
+	side := order[:min(len(order), MaxSideStages)]
+	bandRows := side
+	other := int32(w.stages.numStages()) // the ID of OtherStages
+	if len(order) > len(side) {
+		bandRows = append(slices.Clip(side), other)
+	}
 	if top.req.Count > 0 {
-		bands, bounds := w.bands(logs, &top.req)
+		bands, bounds := w.bands(logs, &top.req, side, other)
 		for b, sc := range bands {
 			bs := BandStats{Name: Bands[b].Name, From: Bands[b].From, To: Bands[b].To, HighNs: bounds[b],
 				RequestsDist: sc.req, Requests: sc.req.Summarize(pct), TotalRequestNs: sc.totalNs}
@@ -54,7 +58,7 @@ func (w *worker) result(all []*worker) *Result {
 			if b == len(bands)-1 {
 				bs.HighNs = top.req.MaxNs
 			}
-			bs.Stages = w.stageStats(sc, order, pct, nil)
+			bs.Stages, _ = w.stageStats(sc, bandRows, pct, nil)
 			bs.ShareOfLatency = ratio(sc.totalNs, top.totalNs)
 			bs.ShareOfRequests = ratio(sc.req.Count, top.req.Count)
 			bs.UntracedShare = ratio(sc.untSum, sc.totalNs)
@@ -76,7 +80,7 @@ func (w *worker) result(all []*worker) *Result {
 			} else {
 				gs.Missing = true
 			}
-			gs.Stages = w.stageStats(sc, order, pct, text)
+			gs.Stages, _ = w.stageStats(sc, side, pct, text)
 			gs.Operations, _, _ = w.operations(sc, pct, text)
 			r.Groups = append(r.Groups, gs)
 		}
@@ -137,11 +141,19 @@ func ratio(a, b int64) float64 {
 }
 
 // shareOfRequest divides each quantile of d by the same quantile of the
-// requests' latency.
-func shareOfRequest(d, req *Dist, pct []float64) []float64 {
+// requests' latency, reqQ (quantilesOf the request Dist, computed once).
+func shareOfRequest(d *Dist, reqQ []int64, pct []float64) []float64 {
 	out := make([]float64, len(pct))
 	for i, p := range pct {
-		out[i] = ratio(d.QuantileNs(p), req.QuantileNs(p))
+		out[i] = ratio(d.QuantileNs(p), reqQ[i])
+	}
+	return out
+}
+
+func quantilesOf(d *Dist, pct []float64) []int64 {
+	out := make([]int64, len(pct))
+	for i, p := range pct {
+		out[i] = d.QuantileNs(p)
 	}
 	return out
 }
@@ -149,18 +161,21 @@ func shareOfRequest(d, req *Dist, pct []float64) []float64 {
 // operations builds the operation rows of a scope, sorted by self share.
 // It returns the total self time and the count of over-range values.
 func (w *worker) operations(sc *scope, pct []float64, text func(sources.TraceID) string) ([]OperationStats, int64, int64) {
+	reqQ := quantilesOf(&sc.req, pct)
 	var total, over int64
-	for i := range sc.ops {
-		total += sc.ops[i].selfSum
-		over += sc.ops[i].dur.OverRange + sc.ops[i].self.OverRange
+	for _, a := range sc.ops {
+		if a != nil {
+			total += a.selfSum
+			over += a.dur.OverRange + a.self.OverRange
+		}
 	}
 	var out []OperationStats
 	for i, op := range w.ops {
-		a := &sc.ops[i]
-		d := &a.dur
-		if d.Count == 0 {
+		a := sc.ops[i]
+		if a == nil || a.dur.Count == 0 {
 			continue
 		}
+		d := &a.dur
 		a.cp.RecordZeros(sc.req.Count - a.cp.Count)
 		os := OperationStats{
 			Service: op.Service, Operation: op.Name, Count: d.Count,
@@ -171,7 +186,7 @@ func (w *worker) operations(sc *scope, pct []float64, text func(sources.TraceID)
 			Stage:     w.opMainStage(i), Requests: a.requests,
 			CriticalPathDist: a.cp, CriticalPath: a.cp.Summarize(pct),
 			CriticalPathShare: ratio(a.cpSum, sc.totalNs),
-			ShareOfRequest:    shareOfRequest(&a.cp, &sc.req, pct),
+			ShareOfRequest:    shareOfRequest(&a.cp, reqQ, pct),
 		}
 		if total > 0 {
 			os.SelfShare = float64(a.selfSum) / float64(total)
@@ -203,29 +218,26 @@ func (w *worker) opMainStage(op int) string {
 	return w.stages.name(best.stage)
 }
 
-func (w *worker) stageID(name string) int32 {
-	for s := range int32(w.stages.numStages()) {
-		if w.stages.name(s) == name {
-			return s
-		}
-	}
-	return -1
-}
-
 // stageStats builds the stage rows of a scope: in the given order (all of
-// them, zeros included), or else every stage that occurs, by share.
-func (w *worker) stageStats(sc *scope, order []int32, pct []float64, text func(sources.TraceID) string) []StageStats {
+// them, zeros included), or else every stage that occurs, by share. It
+// returns the stage IDs of the rows too.
+func (w *worker) stageStats(sc *scope, order []int32, pct []float64, text func(sources.TraceID) string) ([]StageStats, []int32) {
+	reqQ := quantilesOf(&sc.req, pct)
 	ids := order
 	if ids == nil {
-		for s := range sc.stages {
-			if sc.stages[s].requests > 0 {
+		for s, a := range sc.stages {
+			if a != nil && a.requests > 0 {
 				ids = append(ids, int32(s))
 			}
 		}
 	}
-	out := make([]StageStats, 0, len(ids))
+	type row struct {
+		st StageStats
+		id int32
+	}
+	rows := make([]row, 0, len(ids))
 	for _, s := range ids {
-		a := &sc.stages[s]
+		a := sc.stage(s)
 		n := sc.req.Count
 		a.cp.RecordZeros(n - a.cp.Count)
 		a.self.RecordZeros(n - a.self.Count)
@@ -236,8 +248,8 @@ func (w *worker) stageStats(sc *scope, order []int32, pct []float64, text func(s
 			CriticalPathDist: a.cp, SelfDist: a.self, DurationDist: a.dur, UntracedDist: a.unt,
 			CriticalPath: a.cp.Summarize(pct), Self: a.self.Summarize(pct),
 			Duration: a.dur.Summarize(pct), Untraced: a.unt.Summarize(pct),
-			Share: ratio(a.cpSum, sc.totalNs), ShareOfRequest: shareOfRequest(&a.cp, &sc.req, pct),
-			UntracedShare: ratio(a.untSum, sc.totalNs), UntracedShareOfRequest: shareOfRequest(&a.unt, &sc.req, pct),
+			Share: ratio(a.cpSum, sc.totalNs), ShareOfRequest: shareOfRequest(&a.cp, reqQ, pct),
+			UntracedShare: ratio(a.untSum, sc.totalNs), UntracedShareOfRequest: shareOfRequest(&a.unt, reqQ, pct),
 			CountMax: a.countMax,
 		}
 		if a.requests > 0 {
@@ -246,24 +258,30 @@ func (w *worker) stageStats(sc *scope, order []int32, pct []float64, text func(s
 		if text != nil {
 			st.Exemplars = a.cp.Exemplars.ids(text)
 		}
-		out = append(out, st)
+		rows = append(rows, row{st, s})
 	}
 	if order == nil {
-		slices.SortStableFunc(out, func(a, b StageStats) int {
-			if c := cmp.Compare(b.Share, a.Share); c != 0 {
+		slices.SortStableFunc(rows, func(a, b row) int {
+			if c := cmp.Compare(b.st.Share, a.st.Share); c != 0 {
 				return c
 			}
-			return cmp.Compare(a.Stage, b.Stage)
+			return cmp.Compare(a.st.Stage, b.st.Stage)
 		})
 	}
-	return out
+	out := make([]StageStats, len(rows))
+	outIDs := make([]int32, len(rows))
+	for i, r := range rows {
+		out[i], outIDs[i] = r.st, r.id
+	}
+	return out, outIDs
 }
 
 // coverage builds the untraced-time figures of the top scope.
 func (w *worker) coverage(sc *scope, pct []float64) Coverage {
+	reqQ := quantilesOf(&sc.req, pct)
 	n := sc.req.Count
 	c := Coverage{UntracedShare: ratio(sc.untSum, sc.totalNs), UntracedDist: sc.untraced, Untraced: sc.untraced.Summarize(pct)}
-	c.ShareOfRequest = shareOfRequest(&sc.untraced, &sc.req, pct)
+	c.ShareOfRequest = shareOfRequest(&sc.untraced, reqQ, pct)
 	// The largest gap per parent operation.
 	best := map[int32]gapKey{}
 	for k, v := range w.gaps {
@@ -278,16 +296,15 @@ func (w *worker) coverage(sc *scope, pct []float64) Coverage {
 		}
 		return w.ops[op].Service + " " + w.ops[op].Name
 	}
-	for i := range sc.ops {
-		a := &sc.ops[i]
-		if a.untSum == 0 {
+	for i, a := range sc.ops {
+		if a == nil || a.untSum == 0 {
 			continue // a parent that was never waited on for its own time
 		}
 		a.unt.RecordZeros(n - a.unt.Count)
 		u := UntracedOp{
 			Service: w.ops[i].Service, Operation: w.ops[i].Name, Stage: w.opMainStage(i),
 			Requests: a.parentRequests, Dist: a.unt, Summary: a.unt.Summarize(pct),
-			Share: ratio(a.untSum, sc.totalNs), ShareOfRequest: shareOfRequest(&a.unt, &sc.req, pct),
+			Share: ratio(a.untSum, sc.totalNs), ShareOfRequest: shareOfRequest(&a.unt, reqQ, pct),
 		}
 		if k, ok := best[int32(i)]; ok {
 			u.Gap = Gap{After: opName(k.after), Before: opName(k.before), Share: ratio(w.gaps[k], sc.totalNs)}
@@ -310,7 +327,7 @@ func (w *worker) coverage(sc *scope, pct []float64) Coverage {
 		return cmp.Compare(a.Operation, b.Operation)
 	})
 	for s, name := range w.stages.names {
-		if sc.stages[s].spans == 0 {
+		if a := sc.stages[s]; a == nil || a.spans == 0 {
 			c.MissingStages = append(c.MissingStages, name)
 		}
 	}

@@ -13,8 +13,11 @@ type scope struct {
 	untSum   int64
 	minStart int64
 	maxStart int64
-	ops      []opAcc
-	stages   []stageAcc
+	// Per operation and per stage ID, allocated on first use: most stage
+	// IDs (the fallback stage of an operation a rule catches) never are.
+	ops       []*opAcc
+	stages    []*stageAcc
+	exemplars int
 }
 
 // opAcc is one operation. Duration and self time are per span; critical
@@ -43,15 +46,31 @@ type stageAcc struct {
 }
 
 func newScope(nOps, nStages, exemplars int) *scope {
-	s := &scope{ops: make([]opAcc, nOps), stages: make([]stageAcc, nStages)}
+	s := &scope{ops: make([]*opAcc, nOps), stages: make([]*stageAcc, nStages), exemplars: exemplars}
 	s.req.Exemplars.k = exemplars
-	for i := range s.ops {
-		s.ops[i].dur.Exemplars.k = exemplars
-	}
-	for i := range s.stages {
-		s.stages[i].cp.Exemplars.k = exemplars
-	}
 	return s
+}
+
+// op returns operation i's figures, creating them on first use.
+func (s *scope) op(i uint32) *opAcc {
+	a := s.ops[i]
+	if a == nil {
+		a = &opAcc{}
+		a.dur.Exemplars.k = s.exemplars
+		s.ops[i] = a
+	}
+	return a
+}
+
+// stage returns stage i's figures, creating them on first use.
+func (s *scope) stage(i int32) *stageAcc {
+	a := s.stages[i]
+	if a == nil {
+		a = &stageAcc{}
+		a.cp.Exemplars.k = s.exemplars
+		s.stages[i] = a
+	}
+	return a
 }
 
 func (s *scope) merge(o *scope) {
@@ -68,8 +87,15 @@ func (s *scope) merge(o *scope) {
 	s.totalNs += o.totalNs
 	s.untraced.Merge(&o.untraced)
 	s.untSum += o.untSum
-	for i := range s.ops {
-		a, b := &s.ops[i], &o.ops[i]
+	for i, b := range o.ops {
+		if b == nil {
+			continue
+		}
+		a := s.ops[i]
+		if a == nil {
+			s.ops[i] = b
+			continue
+		}
 		a.dur.Merge(&b.dur)
 		a.self.Merge(&b.self)
 		a.cp.Merge(&b.cp)
@@ -81,8 +107,15 @@ func (s *scope) merge(o *scope) {
 		a.requests += b.requests
 		a.parentRequests += b.parentRequests
 	}
-	for i := range s.stages {
-		a, b := &s.stages[i], &o.stages[i]
+	for i, b := range o.stages {
+		if b == nil {
+			continue
+		}
+		a := s.stages[i]
+		if a == nil {
+			s.stages[i] = b
+			continue
+		}
 		a.cp.Merge(&b.cp)
 		a.self.Merge(&b.self)
 		a.dur.Merge(&b.dur)

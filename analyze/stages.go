@@ -331,17 +331,28 @@ func newStageMap(rules *StageRules, shapes []sources.Shape, ops []sources.Op) *s
 		m.ruleStage[i] = int32(slices.Index(m.names, rules.Rules[i].Stage))
 		m.inherit = m.inherit || rules.Rules[i].Inherit
 	}
-	for root := range 2 {
-		m.shapeRule[root] = make([]int32, len(shapes))
-		for s := range shapes {
-			m.shapeRule[root][s] = -1
-			for i := range rules.Rules {
-				if rules.Rules[i].matches(&ops[shapes[s].Op], &shapes[s], root == 1) {
-					m.shapeRule[root][s] = int32(i)
-					break
+	m.shapeRule[0], m.shapeRule[1] = make([]int32, len(shapes)), make([]int32, len(shapes))
+	for s := range shapes {
+		// One pass: the first rule for a root span and for any other;
+		// only root-only rules can tell them apart.
+		asRoot, other := int32(-1), int32(-1)
+		for i := range rules.Rules {
+			r := &rules.Rules[i]
+			if r.Root {
+				if asRoot < 0 && r.matches(&ops[shapes[s].Op], &shapes[s], true) {
+					asRoot = int32(i)
 				}
+				continue
+			}
+			if r.matches(&ops[shapes[s].Op], &shapes[s], false) {
+				other = int32(i)
+				if asRoot < 0 {
+					asRoot = other
+				}
+				break
 			}
 		}
+		m.shapeRule[0][s], m.shapeRule[1][s] = other, asRoot
 	}
 	return m
 }
@@ -352,6 +363,9 @@ func (m *stageMap) numStages() int { return len(m.names) + len(m.ops) }
 func (m *stageMap) name(stage int32) string {
 	if int(stage) < len(m.names) {
 		return m.names[stage]
+	}
+	if int(stage) == m.numStages() {
+		return OtherStages
 	}
 	op := m.ops[int(stage)-len(m.names)]
 	return op.Service + "/" + op.Name

@@ -133,6 +133,7 @@ func runBreakdown(ctx context.Context, opts *BreakdownOptions) error {
 	if opts.Exemplars == 0 {
 		clearExemplars(res)
 	}
+	redactOutput(res)
 	if !opts.Quiet {
 		writeSummary(opts.IO, res)
 	}

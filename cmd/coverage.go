@@ -96,6 +96,7 @@ func runCoverage(ctx context.Context, opts *CoverageOptions) error {
 	if err != nil {
 		return err
 	}
+	redactOutput(res)
 	if !opts.Quiet {
 		writeSummary(opts.IO, res)
 	}

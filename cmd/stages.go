@@ -108,6 +108,7 @@ func runStages(ctx context.Context, opts *StagesOptions) error {
 		return err
 	}
 	res := &analyze.Result{Rules: analyze.DescribeRules(rules)}
+	redactOutput(res)
 	withData := opts.Source.hasInput()
 	if withData {
 		opts.Source.keep = keepKeys(rules, "")
@@ -118,6 +119,7 @@ func runStages(ctx context.Context, opts *StagesOptions) error {
 		if res, err = analyze.Analyze(ds, analyze.Options{Stages: rules, RuleUsage: true, Release: true}); err != nil {
 			return err
 		}
+		redactOutput(res)
 		if !opts.Quiet {
 			writeSummary(opts.IO, res)
 		}

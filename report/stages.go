@@ -71,6 +71,22 @@ func stageTable(r *analyze.Result, stages []analyze.StageStats) ([]string, [][]s
 	return head, rows
 }
 
+// shownStages are the stage rows of the text views: the largest
+// analyze.MaxSideStages (as in bands and groups), and a line that says how
+// many more there are and what they add up to.
+func shownStages(r *analyze.Result) ([]analyze.StageStats, string) {
+	if len(r.Stages) <= analyze.MaxSideStages {
+		return r.Stages, ""
+	}
+	shown := r.Stages[:analyze.MaxSideStages]
+	rest := len(r.Stages) - len(shown)
+	share := 0.0
+	for _, s := range r.Stages[len(shown):] {
+		share += s.Share
+	}
+	return shown, fmt.Sprintf("… and %d more stages with %s of the latency together (--format json lists them all).", rest, Percent(share))
+}
+
 // endPercentiles are the indexes of the first and last percentile.
 func endPercentiles(pct []float64) []int {
 	if len(pct) == 1 {
@@ -102,7 +118,7 @@ func bandTable(r *analyze.Result) ([]string, [][]string) {
 		lat = append(lat, bandRange(b))
 	}
 	rows := [][]string{reqs, lat}
-	for i, s := range r.Stages {
+	for i, s := range r.Bands[0].Stages { // every band has the same rows
 		row := []string{stageName(s)}
 		for _, b := range r.Bands {
 			row = append(row, Percent(b.Stages[i].Share))
@@ -134,7 +150,7 @@ func tailNote(r *analyze.Result) string {
 		return ""
 	}
 	best, grow := -1, 0.0
-	for i := range r.Stages {
+	for i := range first.Stages {
 		if g := last.Stages[i].Share - first.Stages[i].Share; g > grow {
 			best, grow = i, g
 		}
@@ -143,7 +159,7 @@ func tailNote(r *analyze.Result) string {
 		return ""
 	}
 	return fmt.Sprintf("From the %s band to the %s band, %s grows from %s to %s of the latency.",
-		first.Name, last.Name, r.Stages[best].Stage, Percent(first.Stages[best].Share), Percent(last.Stages[best].Share))
+		first.Name, last.Name, first.Stages[best].Stage, Percent(first.Stages[best].Share), Percent(last.Stages[best].Share))
 }
 
 // groupTables are the requests per group and the stages side by side.
@@ -165,7 +181,7 @@ func groupTables(r *analyze.Result) (head1 []string, rows1 [][]string, head2 []s
 			head2 = append(head2, v+" path "+analyze.PercentileKey(r.Percentiles[last]))
 		}
 	}
-	for i, s := range r.Stages {
+	for i, s := range r.Groups[0].Stages { // every group has the same rows
 		row := []string{stageName(s)}
 		for _, g := range r.Groups {
 			gs := g.Stages[i]
@@ -224,9 +240,13 @@ func Table(w io.Writer, r *analyze.Result) error {
 		return nil
 	}
 	fmt.Fprintf(w, "\nWhere the time went: stages on the critical path (%d stages; share = of the end-to-end latency, \"of p99\" = the stage's p99 over the requests' p99)\n", len(r.Stages))
-	head, rows := stageTable(r, r.Stages)
+	shown, more := shownStages(r)
+	head, rows := stageTable(r, shown)
 	if err := renderTable(w, head, rows, 1); err != nil {
 		return err
+	}
+	if more != "" {
+		fmt.Fprintln(w, more)
 	}
 	if len(r.Bands) > 0 {
 		fmt.Fprintln(w, "\nTail anatomy: share of the latency per stage, requests by end-to-end latency band")
@@ -270,8 +290,12 @@ func Markdown(w io.Writer, r *analyze.Result) error {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Share is of the end-to-end latency; \"of p99\" is the stage's p99 over the requests' p99.")
 		fmt.Fprintln(w)
-		head, rows := stageTable(r, r.Stages)
+		shown, more := shownStages(r)
+		head, rows := stageTable(r, shown)
 		mdTable(w, head, rows, 1)
+		if more != "" {
+			fmt.Fprintf(w, "\n%s\n", more)
+		}
 		if len(r.Bands) > 0 {
 			fmt.Fprintln(w, "\n### Tail anatomy: share of the latency per stage, by latency band")
 			fmt.Fprintln(w)
