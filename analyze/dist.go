@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+	"sync"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
@@ -25,7 +26,9 @@ func NewHistogram() *hdr.Histogram { return hdr.New(histLowest, histHighest, his
 
 // Dist accumulates one latency distribution: the HDR histogram for
 // quantiles, exact count, sum, min and max beside it, and the slowest
-// requests as exemplars.
+// requests as exemplars. Copies share storage: read copies, record into
+// one. Quantiles are memoized, so even reading is not safe for concurrent
+// use.
 //
 // A histogram costs about 188 KB whatever it holds, so a Dist keeps its
 // first values (in µs, as the histogram would) in a plain slice and builds
@@ -43,11 +46,24 @@ type Dist struct {
 	raw    chunks[uint32] // µs values while Hist is nil
 	zeros  int64          // zero values while Hist is nil, not in raw
 	sorted bool           // raw is one sorted chunk
+	memo   []quantileMemo // quantiles computed since the last change
+}
+
+type quantileMemo struct {
+	q  float64
+	us int64
 }
 
 // rawMax is how many values a Dist keeps before it builds its histogram:
-// 128 KB of values, less than one histogram.
-const rawMax = 1 << 15
+// 256 KB of values, about what a histogram (188 KB) costs.
+const rawMax = 1 << 16
+
+// sortMax is the most kept values whose quantiles are found by sorting
+// them; more are counted into a scratch histogram, which is faster.
+const sortMax = 4096
+
+// scratch holds histograms for quantiles of many kept values.
+var scratch = sync.Pool{New: func() any { return NewHistogram() }}
 
 // toMicros converts to the histogram's unit, clamped to its range.
 func (d *Dist) toMicros(ns int64) int64 {
@@ -63,6 +79,7 @@ func (d *Dist) toMicros(ns int64) int64 {
 }
 
 func (d *Dist) add(us int64) {
+	d.memo = nil
 	if d.Hist != nil {
 		// RecordValue fails only outside the range, which was excluded.
 		_ = d.Hist.RecordValue(us)
@@ -119,6 +136,7 @@ func (d *Dist) RecordZeros(n int64) {
 	if n <= 0 {
 		return
 	}
+	d.memo = nil
 	if d.Hist != nil {
 		_ = d.Hist.RecordValues(0, n)
 	} else {
@@ -134,6 +152,7 @@ func (d *Dist) Merge(o *Dist) {
 	if o.Count == 0 {
 		return
 	}
+	d.memo = nil
 	switch {
 	case o.Hist != nil:
 		if d.Hist == nil {
@@ -170,10 +189,17 @@ func (d *Dist) QuantileNs(q float64) int64 {
 		return 0
 	}
 	var v int64
-	if d.Hist != nil {
-		v = d.Hist.ValueAtPercentile(q) * 1000
+	if us, ok := d.memoized(q); ok {
+		v = us * 1000
 	} else {
-		v = d.rawQuantile(q) * 1000
+		var us int64
+		if d.Hist != nil {
+			us = d.Hist.ValueAtPercentile(q)
+		} else {
+			us = d.rawQuantile(q)
+		}
+		d.memo = append(d.memo, quantileMemo{q, us})
+		v = us * 1000
 	}
 	if q >= 100 || v > d.MaxNs {
 		v = d.MaxNs
@@ -190,6 +216,16 @@ func (d *Dist) rawQuantile(q float64) int64 {
 	n := int64(d.raw.n) + d.zeros
 	if n == 0 {
 		return 0
+	}
+	if d.raw.n > sortMax {
+		h := scratch.Get().(*hdr.Histogram)
+		defer scratch.Put(h)
+		h.Reset()
+		if d.zeros > 0 {
+			_ = h.RecordValues(0, d.zeros)
+		}
+		d.raw.each(func(v uint32) { _ = h.RecordValue(int64(v)) })
+		return h.ValueAtPercentile(q)
 	}
 	if !d.sorted {
 		// Into one sorted chunk of d's own: chunks may be shared.
@@ -235,12 +271,42 @@ type Summary struct {
 	Min       float64
 }
 
+func (d *Dist) memoized(q float64) (int64, bool) {
+	for _, m := range d.memo {
+		if m.q == q {
+			return m.us, true
+		}
+	}
+	return 0, false
+}
+
+// prepare computes the quantiles of many kept values in one pass over a
+// scratch histogram, so that QuantileNs finds them memoized.
+func (d *Dist) prepare(ps []float64) {
+	if d.Hist != nil || d.raw.n <= sortMax {
+		return
+	}
+	h := scratch.Get().(*hdr.Histogram)
+	defer scratch.Put(h)
+	h.Reset()
+	if d.zeros > 0 {
+		_ = h.RecordValues(0, d.zeros)
+	}
+	d.raw.each(func(v uint32) { _ = h.RecordValue(int64(v)) })
+	for _, q := range ps {
+		if _, ok := d.memoized(q); !ok {
+			d.memo = append(d.memo, quantileMemo{q, h.ValueAtPercentile(q)})
+		}
+	}
+}
+
 // Summarize computes the reported figures for the given percentiles.
 func (d *Dist) Summarize(percentiles []float64) Summary {
 	s := Summary{Count: d.Count, Quantiles: make([]float64, len(percentiles))}
 	if d.Count == 0 {
 		return s
 	}
+	d.prepare(percentiles)
 	for i, p := range percentiles {
 		s.Quantiles[i] = nsToMs(d.QuantileNs(p))
 	}
