@@ -131,3 +131,36 @@ func writeCanaryRules(t *testing.T) string {
 	}
 	return p
 }
+
+// TestCanariesEveryCommand runs every command that prints what it read,
+// in every format, over the planted traces.
+func TestCanariesEveryCommand(t *testing.T) {
+	src := canaryTraces(t, 200)
+	out, errOut, code := run(t, "", "breakdown", "-q", "-f", "json", src)
+	if code != 0 {
+		t.Fatalf("breakdown: exit %d: %s", code, errOut)
+	}
+	trace := regexp.MustCompile(`"exemplars": \[\s*"([0-9a-f]{32})"`).FindStringSubmatch(out)
+	if trace == nil {
+		t.Fatal("no exemplar trace in the breakdown")
+	}
+	var cases [][]string
+	for _, f := range []string{"table", "json", "csv", "markdown"} {
+		cases = append(cases, []string{"breakdown", "-f", f}, []string{"breakdown", "-f", f, "--by", "operation"},
+			[]string{"breakdown", "-f", f, "--group-by", "user.email"})
+	}
+	for _, f := range []string{"table", "json", "markdown"} {
+		cases = append(cases, []string{"explain", "-f", f, trace[1]}, []string{"coverage", "-f", f})
+	}
+	cases = append(cases, []string{"stages"}, []string{"stages", "-f", "json"}, []string{"stages", "--stages", writeCanaryRules(t)})
+	for _, c := range cases {
+		t.Run(strings.Join(c, " "), func(t *testing.T) {
+			stdout, stderr, code := run(t, "", append(c, src)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			assertNoCanary(t, "stdout", stdout)
+			assertNoCanary(t, "stderr", stderr)
+		})
+	}
+}

@@ -3,7 +3,9 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +14,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trace-forensics/trace-forensics/analyze"
+	"github.com/trace-forensics/trace-forensics/compare"
+	"github.com/trace-forensics/trace-forensics/gate"
 	"github.com/trace-forensics/trace-forensics/redact"
 	"github.com/trace-forensics/trace-forensics/report"
+	"github.com/trace-forensics/trace-forensics/snapshot"
 )
 
 // ReportOptions are the inputs of `trace-forensics report`.
@@ -33,6 +38,8 @@ type ReportOptions struct {
 	Percentiles string
 	Exemplars   int
 	MaxSkew     time.Duration
+	Baseline    string
+	Gate        string
 	Quiet       bool
 	Now         func() time.Time
 }
@@ -57,6 +64,13 @@ slowest requests), groups (--group-by), missing instrumentation, the slowest
 traces with links (--trace-url) and a waterfall of the slowest one with its
 critical path, and the data-quality warnings.
 
+A SOURCE can also be a snapshot (several are merged): the report then has
+what a snapshot keeps, without the tail anatomy, missing instrumentation and
+waterfall, which need the traces. --baseline BASE (a snapshot or traces) adds
+a comparison with it, and --gate RULES (a gate rules file, or "default")
+the gate's verdict, rendered as 'gate' judges it; the report is written
+either way and the exit code is 0 (use 'gate' to fail a CI job).
+
 --format html writes one file with its charts as inline SVG, styles and the
 table-sorting script inside: it fetches nothing, opens from disk and prints.
 --format markdown writes the charts as SVG files into --assets DIR (by default
@@ -71,7 +85,8 @@ group of it shows as "KEY #n", and its values are cut out of names.`,
   trace-forensics report --format markdown -o postmortem.md --slo 2s exports/
   trace-forensics report -o chat.html --slo 2s --group-by prompt.version \
       --trace-url 'https://jaeger.example/trace/{id}' testdata/sample/chat.otlp.jsonl
-  trace-forensics report -o tenant.md --group-by tenant.id --redact-key tenant.id exports/`,
+  trace-forensics report -o tenant.md --group-by tenant.id --redact-key tenant.id exports/
+  trace-forensics report -o today.html --baseline base.json --gate default today.json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Source.args = args
@@ -93,6 +108,8 @@ group of it shows as "KEY #n", and its values are cut out of names.`,
 	fl.StringVar(&opts.StagesFile, "stages", "", "YAML file of stage rules, before the built-in ones (or instead: mode: replace)")
 	fl.StringVar(&opts.Percentiles, "percentiles", "50,95,99", "percentiles to report, comma-separated")
 	fl.IntVar(&opts.Exemplars, "exemplars", 5, "trace IDs of the slowest requests to list")
+	fl.StringVar(&opts.Baseline, "baseline", "", "compare with this baseline: a snapshot or traces")
+	fl.StringVar(&opts.Gate, "gate", "", "judge with these gate rules (a rules file, or \"default\") and show the verdict")
 	fl.DurationVar(&opts.MaxSkew, "max-clock-skew", analyze.DefaultMaxClockSkew, "largest clock-skew shift of a child span into its parent on another host; 0 disables")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "do not print the input and data-quality summary on stderr")
 	opts.Filter.bind(c)
@@ -159,46 +176,34 @@ func runReport(ctx context.Context, opts *ReportOptions) error {
 	if err != nil {
 		return err
 	}
+	rules, err := reportGateRules(opts.Gate, opts.Baseline != "")
+	if err != nil {
+		return err
+	}
 	aopt, err := analysisOptions(opts.StagesFile, opts.GroupBy, opts.MaxSkew, &opts.Source)
 	if err != nil {
 		return err
 	}
+	aopt.Percentiles, aopt.Exemplars, aopt.Filter = pct, max(opts.Exemplars, 1), filter
 	// The values of --redact-key keys are read only to be recognised.
 	red := redact.New(redact.Options{Keys: opts.RedactKeys})
 	opts.Source.keep = append(opts.Source.keep, red.Keys()...)
 
-	ds, err := opts.Source.load(ctx, opts.IO)
+	in, err := reportInput(ctx, opts, aopt, red)
 	if err != nil {
 		return err
 	}
-	redact.LearnDataset(ds, red)
-	// The dataset stays whole (no Release) for the slowest trace's waterfall.
-	aopt.Percentiles, aopt.Exemplars, aopt.Filter = pct, max(opts.Exemplars, 1), filter
-	res, err := analyze.Analyze(ds, aopt)
-	if err != nil {
-		return err
+	po := report.PostmortemOptions{Title: red.String(opts.Title), SLO: opts.SLO, TraceURL: opts.TraceURL, Notes: in.notes}
+	if in.slowest != nil && opts.Exemplars > 0 {
+		po.Waterfall = report.WaterfallOf(in.slowest, report.StageColors(in.res))
 	}
-	var slowest *analyze.Explanation
-	if len(res.Requests.Exemplars) > 0 {
-		if slowest, err = analyze.Explain(ds, res.Requests.Exemplars[0], aopt); err != nil {
-			return fmt.Errorf("explaining the slowest trace: %w", err)
+	if opts.Baseline != "" || rules != nil {
+		if po.Comparison, err = reportComparison(ctx, opts, in, rules, analyze.Options{Stages: aopt.Stages, Filter: filter, Percentiles: pct}, red); err != nil {
+			return err
 		}
 	}
-	if opts.Exemplars == 0 {
-		clearExemplars(res)
-	}
-	redact.Result(res, red)
-	redact.Walk(slowest, red)
-	if !opts.Quiet {
-		writeSummary(opts.IO, res)
-	}
-
-	po := report.PostmortemOptions{Title: red.String(opts.Title), SLO: opts.SLO, TraceURL: opts.TraceURL}
-	if slowest != nil && opts.Exemplars > 0 {
-		po.Waterfall = report.WaterfallOf(slowest, report.StageColors(res))
-	}
 	if format == reportHTML {
-		return writeReport(opts.IO, opts.Output, func(w *bytes.Buffer) error { return report.PostmortemHTML(w, res, po) })
+		return writeReport(opts.IO, opts.Output, func(w *bytes.Buffer) error { return report.PostmortemHTML(w, in.res, po) })
 	}
 	if dir, link := assetsDir(opts.Assets, opts.Output); dir != "" {
 		po.Assets = link
@@ -213,7 +218,139 @@ func runReport(ctx context.Context, opts *ReportOptions) error {
 			return nil
 		}
 	}
-	return writeReport(opts.IO, opts.Output, func(w *bytes.Buffer) error { return report.PostmortemMarkdown(w, res, po) })
+	return writeReport(opts.IO, opts.Output, func(w *bytes.Buffer) error { return report.PostmortemMarkdown(w, in.res, po) })
+}
+
+// reportGateRules reads --gate: a rules file, "default" or nothing.
+func reportGateRules(path string, haveBaseline bool) (*gate.Rules, error) {
+	var rules *gate.Rules
+	switch path {
+	case "":
+		return nil, nil
+	case "default":
+		rules = gate.DefaultRules()
+	default:
+		var err error
+		if rules, err = gate.ReadFile(path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("--gate: %w", err)
+			}
+			return nil, usagef("--gate: %v", err)
+		}
+	}
+	if !haveBaseline && rules.NeedsBaseline() {
+		return nil, usagef("--gate: its rules compare with a baseline: give --baseline")
+	}
+	return rules, nil
+}
+
+// reportIn is what a report is made from, redacted.
+type reportIn struct {
+	res     *analyze.Result
+	slowest *analyze.Explanation // the slowest trace, explained; nil from snapshots
+	snap    *snapshot.Snapshot   // the sources when they are snapshots (merged)
+	notes   []string
+}
+
+// reportInput analyses the sources, or reads them when they are
+// snapshots, and redacts what it got.
+func reportInput(ctx context.Context, opts *ReportOptions, aopt analyze.Options, red *redact.Redactor) (*reportIn, error) {
+	in := &reportIn{}
+	snaps, err := reportSnapshots(opts.Source.args)
+	if err != nil {
+		return nil, err
+	}
+	if snaps != nil {
+		if in.snap, err = snapshot.Merge(snaps...); err != nil {
+			return nil, err
+		}
+		for _, n := range in.snap.Notes {
+			fmt.Fprintf(opts.IO.Err, "warning: %s\n", n)
+		}
+		in.res = report.ResultFromSnapshot(in.snap, aopt.Percentiles)
+		in.notes = append(in.notes, "Made from "+plural(len(snaps), "a snapshot", fmt.Sprintf("%d merged snapshots", len(snaps)))+
+			": the tail anatomy, the missing-instrumentation figures and the slowest trace's waterfall need the traces and are not shown.")
+		redact.Walk(in.snap, red)
+	} else {
+		ds, err := opts.Source.load(ctx, opts.IO)
+		if err != nil {
+			return nil, err
+		}
+		redact.LearnDataset(ds, red)
+		// The dataset stays whole (no Release) for the slowest trace's waterfall.
+		if in.res, err = analyze.Analyze(ds, aopt); err != nil {
+			return nil, err
+		}
+		if len(in.res.Requests.Exemplars) > 0 {
+			if in.slowest, err = analyze.Explain(ds, in.res.Requests.Exemplars[0], aopt); err != nil {
+				return nil, fmt.Errorf("explaining the slowest trace: %w", err)
+			}
+		}
+	}
+	if opts.Exemplars == 0 {
+		clearExemplars(in.res)
+	}
+	redact.Result(in.res, red)
+	redact.Walk(in.slowest, red)
+	if !opts.Quiet {
+		writeSummary(opts.IO, in.res)
+	}
+	return in, nil
+}
+
+// reportComparison compares the report's figures with --baseline, or
+// judges them with --gate, as `compare` and `gate` do.
+func reportComparison(ctx context.Context, opts *ReportOptions, in *reportIn, rules *gate.Rules, aopt analyze.Options, red *redact.Redactor) (*report.Comparison, error) {
+	cand := in.snap
+	if cand == nil {
+		var err error
+		if cand, err = snapshot.FromResult(in.res, snapshot.Meta{Rules: aopt.Stages, Filter: aopt.Filter, Exemplars: opts.Exemplars}); err != nil {
+			return nil, err
+		}
+	}
+	newLabel := red.String(strings.Join(opts.Source.args, " "))
+	if newLabel == "" {
+		newLabel = "this report"
+	}
+	var base *snapshot.Breakdown
+	baseLabel := red.String(opts.Baseline)
+	if opts.Baseline != "" {
+		af := &analysisFlags{StagesFile: opts.StagesFile, MaxSkew: opts.MaxSkew, Exemplars: opts.Exemplars, Filter: opts.Filter}
+		s, err := loadSide(ctx, opts.IO, "baseline "+opts.Baseline, opts.Baseline, af, "", opts.Now(), opts.Quiet)
+		if err != nil {
+			return nil, err
+		}
+		redact.Walk(s, red)
+		base = s.Breakdown()
+	}
+	if rules == nil {
+		return report.ComparisonOf(compare.Compare(base, cand.Breakdown(), compare.Options{Percentiles: aopt.Percentiles, BaseLabel: baseLabel, NewLabel: newLabel})), nil
+	}
+	v, err := gate.Evaluate(base, cand.Breakdown(), rules, gate.Options{Percentiles: aopt.Percentiles, BaseLabel: baseLabel, NewLabel: newLabel})
+	if err != nil {
+		return nil, fmt.Errorf("--gate: %w", err)
+	}
+	return report.GateOf(v), nil
+}
+
+// reportSnapshots reads the SOURCE arguments when they are all snapshots;
+// it returns nil when none is, and a usage error for a mix.
+func reportSnapshots(args []string) ([]*snapshot.Snapshot, error) {
+	var snaps []*snapshot.Snapshot
+	for _, a := range args {
+		if !snapshot.IsFile(a) {
+			continue
+		}
+		s, err := snapshot.ReadFile(a)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", a, err)
+		}
+		snaps = append(snaps, s)
+	}
+	if len(snaps) > 0 && len(snaps) != len(args) {
+		return nil, usagef("give snapshots or traces, not both (%d of %d sources are snapshots)", len(snaps), len(args))
+	}
+	return snaps, nil
 }
 
 // assetsDir returns where the charts of a Markdown report go and the path

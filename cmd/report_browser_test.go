@@ -38,12 +38,18 @@ func TestReportInChromium(t *testing.T) {
 	src := canaryTraces(t, 600)
 	page := filepath.Join(artifacts, "report.html")
 	_, errOut, code := run(t, "", "report", "-q", "-o", page, "--slo", "1.5s", "--group-by", "prompt.version",
-		"--title", "Chat backend latency, 20 Nov", "--trace-url", "https://jaeger.example/trace/{id}", src)
+		"--title", "Chat backend latency, 20 Nov", "--trace-url", "https://jaeger.example/trace/{id}",
+		"--baseline", sample, "--gate", "default", src)
 	if code != 0 {
 		t.Fatalf("report: exit %d: %s", code, errOut)
 	}
 	html, _ := os.ReadFile(page)
 	assertNoCanary(t, "report.html", string(html))
+	for _, id := range []string{"summary", "comparison", "overview", "stages", "tail", "groups", "coverage", "slowest", "operations", "quality"} {
+		if !strings.Contains(string(html), `id="`+id+`"`) {
+			t.Errorf("the page has no %s section", id)
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

@@ -483,7 +483,9 @@ func pmTail(r *analyze.Result) (pmSection, bool) {
 	}
 	last := len(r.Bands) - 1
 	t.Head = append(t.Head, r.Bands[last].Name+" − "+r.Bands[0].Name)
-	for _, st := range r.Stages {
+	// The bands' rows: the largest stages, and the rest summed when there
+	// are many.
+	for _, st := range r.Bands[0].Stages {
 		row := []ReportCell{pmText(st.Stage)}
 		for _, b := range r.Bands {
 			row = append(row, pmMs(bandMean(b, st.Stage)))

@@ -198,9 +198,13 @@ func GateOf(v *gate.Verdict) *Comparison {
 	default:
 		out.Lines = append(out.Lines, fmt.Sprintf("All %d rules held.", n))
 	}
-	out.Headline = "The latency gate passed: " + strings.TrimSuffix(out.Lines[0], ".") + "."
+	why := out.Lines[0]
+	if why != "" {
+		why = strings.ToLower(why[:1]) + why[1:]
+	}
+	out.Headline = "The latency gate passed: " + why
 	if !v.Passed {
-		out.Headline = "The latency gate failed: " + out.Lines[0]
+		out.Headline = "The latency gate failed: " + why
 	}
 	out.Tables = append(out.Tables, t)
 	if c := ComparisonOf(v.Comparison); c != nil {
