@@ -129,7 +129,7 @@ table { border-collapse: collapse; font-size: 13.5px; font-variant-numeric: tabu
 caption { text-align: left; font-weight: 600; padding: 4px 0 6px; }
 th, td { padding: 5px 9px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th, td.num { white-space: nowrap; }
-td { max-width: 380px; overflow-wrap: anywhere; }
+td { max-width: 380px; overflow-wrap: break-word; }
 th { background: var(--soft); font-weight: 600; cursor: pointer; user-select: none; position: relative; }
 th.num, td.num { text-align: right; }
 th::after { content: "⇅"; color: #aab2bb; font-size: 11px; margin-left: 5px; }
