@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -586,12 +587,13 @@ func pmGapText(g analyze.Gap) string {
 	return "between " + after + " and " + before
 }
 
-// TraceLink fills a --trace-url template with a trace ID.
+// TraceLink fills a --trace-url template with a trace ID, escaped for a
+// URL path (opaque Jaeger IDs can hold any character).
 func TraceLink(template, id string) string {
 	if template == "" {
 		return ""
 	}
-	return strings.ReplaceAll(template, "{id}", id)
+	return strings.ReplaceAll(template, "{id}", url.PathEscape(id))
 }
 
 func pmSlowest(r *analyze.Result, o *PostmortemOptions) (pmSection, bool) {

@@ -284,3 +284,15 @@ func TestPostmortemEmptyResult(t *testing.T) {
 		t.Error(b.String())
 	}
 }
+
+func TestTraceLink(t *testing.T) {
+	for _, c := range []struct{ tmpl, id, want string }{
+		{"https://jaeger.example/trace/{id}", "4bf92f3577b34da6a3ce929d0e0e4736", "https://jaeger.example/trace/4bf92f3577b34da6a3ce929d0e0e4736"},
+		{"https://t.example/x?trace={id}&v=1", "a b/c?d", "https://t.example/x?trace=a%20b%2Fc%3Fd&v=1"},
+		{"", "abc", ""},
+	} {
+		if got := TraceLink(c.tmpl, c.id); got != c.want {
+			t.Errorf("TraceLink(%q, %q) = %q, want %q", c.tmpl, c.id, got, c.want)
+		}
+	}
+}
