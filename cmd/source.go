@@ -243,7 +243,7 @@ func (o *sourceOptions) bind(c *cobra.Command) {
 	fl.IntVar(&l.limit, "limit", sources.DefaultPullLimit, "with --jaeger: pull at most this many traces")
 	fl.StringArrayVar(&l.traceIDs, "trace-id", nil, "with --jaeger: pull this trace (repeatable); no search is made")
 	fl.StringVar(&l.traceIDsFrom, "trace-ids-from", "", "with --jaeger: pull the traces whose IDs are in this file (one per line, # comments)")
-	fl.StringVar(&l.save, "save", "", "with --jaeger: also write what was pulled to this new directory; `breakdown DIR` reads it back")
+	fl.StringVar(&l.save, "save", "", "with --jaeger: also write what was pulled to this new directory; breakdown DIR reads it back")
 	fl.StringVar(&l.tempo, "tempo", "", "pull traces from Grafana Tempo's query frontend at this URL (e.g. http://localhost:3200): a TraceQL search, then each trace; the other --jaeger flags apply too")
 	fl.StringVar(&l.traceQL, "query", "", "with --tempo: the TraceQL search (default {} or one built from --service, --operation and --tag)")
 	fl.StringVar(&l.orgID, "org-id", "", "with --tempo: the tenant, sent as X-Scope-OrgID")
