@@ -30,6 +30,7 @@ type BreakdownOptions struct {
 	StagesFile  string        // --stages: rules of one's own
 	GroupBy     string        // --group-by: an attribute key
 	MaxSkew     time.Duration // --max-clock-skew; 0 disables the adjustment
+	Snapshot    string        // --snapshot: also write a snapshot to this file
 }
 
 // NewCmdBreakdown builds the command; runF replaces the run function in tests.
@@ -90,6 +91,7 @@ any output: only service names, span names, trace IDs and the values of the
 	fl.StringVar(&opts.StagesFile, "stages", "", "YAML file of stage rules, before the built-in ones (or instead: mode: replace); see 'trace-forensics stages'")
 	fl.StringVar(&opts.GroupBy, "group-by", "", "break down per value of this span or resource attribute (e.g. prompt.version); only its values are shown")
 	fl.DurationVar(&opts.MaxSkew, "max-clock-skew", analyze.DefaultMaxClockSkew, "largest clock-skew shift of a child span into its parent on another host; 0 disables")
+	fl.StringVar(&opts.Snapshot, "snapshot", "", "also write a snapshot of the breakdown to this file, for compare and gate (see 'trace-forensics snapshot')")
 	opts.Filter.bind(c)
 	opts.Source.bind(c)
 	return c
@@ -134,6 +136,11 @@ func runBreakdown(ctx context.Context, opts *BreakdownOptions) error {
 		clearExemplars(res)
 	}
 	redactOutput(res)
+	if opts.Snapshot != "" {
+		if err := writeSnapshotFile(opts.IO, opts.Snapshot, res, aopt, opts.Exemplars); err != nil {
+			return err
+		}
+	}
 	if !opts.Quiet {
 		writeSummary(opts.IO, res)
 	}

@@ -397,3 +397,31 @@ func TestRegressCanaries(t *testing.T) {
 		assertNoCanary(t, strings.Join(args, " "), stdout+stderr)
 	}
 }
+
+// breakdown --snapshot writes what `snapshot` writes, beside its report.
+func TestBreakdownSnapshotFlag(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
+	out, errOut, code := run(t, "", "breakdown", "-q", "--snapshot", a, "--group-by", "prompt.version", sample)
+	if code != 0 || !strings.Contains(out, "requests") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := run(t, "", "snapshot", "-q", "--group-by", "prompt.version", sample, "-o", b); code != 0 {
+		t.Fatal(errOut)
+	}
+	sa, err := snapshot.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := snapshot.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sa.Requests.Latency.Equal(&sb.Requests.Latency) || len(sa.Stages) != len(sb.Stages) || len(sa.Groups) != 2 {
+		t.Error("breakdown --snapshot and snapshot differ")
+	}
+	_, errOut, code = run(t, "", "breakdown", "-q", "--snapshot", filepath.Join(dir, "no", "such", "dir.json"), sample)
+	if code != ExitError || !strings.Contains(errOut, "--snapshot: writing ") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}
