@@ -425,3 +425,13 @@ func TestBreakdownSnapshotFlag(t *testing.T) {
 		t.Errorf("exit %d: %s", code, errOut)
 	}
 }
+
+// Annotations of rules from a file point at the rule's line.
+func TestGateAnnotationsPointAtRules(t *testing.T) {
+	rules := writeFile(t, "gate.yaml", "rules:\n  - min_requests >= 1\n  - p95(request) regression < 10%\n")
+	out, _, code := runEnv(t, map[string]string{"GITHUB_ACTIONS": "true"}, "gate", "--baseline", regBase, "--rules", rules, regSlow)
+	want := "::error file=" + strings.ReplaceAll(rules, ":", "%3A") + ",line=3,title=Latency gate%3A p95(request) regression < 10%25::request: p95 1.76s → 2.68s"
+	if code != ExitGate || !strings.Contains(out, want) {
+		t.Errorf("exit %d, want a line starting %q in\n%s", code, want, out[strings.Index(out, "FAIL:"):])
+	}
+}

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -357,5 +358,32 @@ func TestInit(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestGatePower measures the default rules over 100 seeds: false alarms on
+// two samples of the same traffic, and detection of a planted 20 % LLM
+// slowdown, at 300 and 1000 requests a side. It takes a minute or two:
+//
+//	TF_GATE_POWER=1 go test ./gate -run TestGatePower -v
+func TestGatePower(t *testing.T) {
+	if os.Getenv("TF_GATE_POWER") == "" {
+		t.Skip("set TF_GATE_POWER=1 to measure")
+	}
+	for _, n := range []int{300, 1000} {
+		base := traffic(t, n, seeds(1000, 101), 1)
+		slow := traffic(t, n, seeds(1000, 100), 1.2)
+		alarms, caught := 0, 0
+		for i := range 100 {
+			v, _ := Evaluate(base[i].Breakdown(), base[i+1].Breakdown(), DefaultRules(), Options{})
+			if !v.Passed {
+				alarms++
+			}
+			v, _ = Evaluate(base[i+1].Breakdown(), slow[i].Breakdown(), DefaultRules(), Options{})
+			if !v.Passed {
+				caught++
+			}
+		}
+		t.Logf("%d requests a side: %d false alarms in 100 same-traffic pairs; planted 20%% LLM slowdown caught in %d of 100", n, alarms, caught)
 	}
 }

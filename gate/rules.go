@@ -61,6 +61,8 @@ type Rules struct {
 	Rules []Rule
 	// Default is set when no rules file was given.
 	Default bool
+	// Path is the rules file's, for annotations that point at a rule.
+	Path string
 }
 
 // DefaultRuleText are the rules without --rules: fail when the request's
@@ -121,7 +123,11 @@ func ReadFile(path string) (*Rules, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	rs, err := Parse(path, data)
+	if rs != nil {
+		rs.Path = path
+	}
+	return rs, err
 }
 
 // Parse parses a rules file's content; errors name the file and line.

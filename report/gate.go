@@ -338,8 +338,8 @@ func JUnit(w io.Writer, v *gate.Verdict) error {
 }
 
 // GitHubAnnotations writes GitHub Actions workflow commands: an ::error
-// for each failed rule, a ::warning for each failed warning rule and each
-// comparison warning.
+// for each failed rule (pointing at its line of the rules file), a
+// ::warning for each failed warning rule and each comparison warning.
 func GitHubAnnotations(w io.Writer, v *gate.Verdict) error {
 	for i := range v.Outcomes {
 		o := &v.Outcomes[i]
@@ -352,7 +352,11 @@ func GitHubAnnotations(w io.Writer, v *gate.Verdict) error {
 		default:
 			continue
 		}
-		fmt.Fprintf(w, "::%s title=%s::%s\n", kind, ghProperty("Latency gate: "+o.Rule.Text), ghData(OutcomeText(o, v)))
+		where := ""
+		if v.Rules.Path != "" && o.Rule.Line > 0 {
+			where = fmt.Sprintf("file=%s,line=%d,", ghProperty(v.Rules.Path), o.Rule.Line)
+		}
+		fmt.Fprintf(w, "::%s %stitle=%s::%s\n", kind, where, ghProperty("Latency gate: "+o.Rule.Text), ghData(OutcomeText(o, v)))
 	}
 	for _, s := range v.Warnings {
 		fmt.Fprintf(w, "::warning title=%s::%s\n", ghProperty("Latency comparison"), ghData(s))
