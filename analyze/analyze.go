@@ -2,7 +2,9 @@ package analyze
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"regexp"
 	"runtime"
 	"slices"
@@ -400,9 +402,10 @@ func (f *Filter) keepOp(op sources.Op) bool {
 // worker analyses whole traces and accumulates their figures.
 type worker struct {
 	*env
-	top    *scope
-	groups []*scope // by group index; the last is "missing"; nil until used
-	log    requestLog
+	slots, next []int32 // grouping scratch, reused from partition to partition
+	top         *scope
+	groups      []*scope // by group index; the last is "missing"; nil until used
+	log         requestLog
 
 	traces     int
 	tracesRead int
@@ -454,9 +457,22 @@ func (w *worker) bucket(slabs [][]sources.Span) {
 	if n == 0 {
 		return
 	}
-	// Chain the spans of each trace: head[trace] is the last span seen,
-	// next[i] the one before it. Positions run over the slabs in order.
+	// Spans are addressed by position over the slabs; every slab but the
+	// last is full and a power of two long (the store's layout), which makes
+	// that a shift and a mask, with a slow path for any other layout.
+	uniform, shift := true, 0
+	for c := cap(slabs[0]); c > 1; c >>= 1 {
+		shift++
+	}
+	for i, s := range slabs {
+		if cap(s) != 1<<shift || i < len(slabs)-1 && len(s) != cap(s) {
+			uniform = false
+		}
+	}
 	at := func(p int32) *sources.Span {
+		if uniform {
+			return &slabs[p>>shift][p&(1<<shift-1)]
+		}
 		for _, s := range slabs {
 			if int(p) < len(s) {
 				return &s[p]
@@ -465,47 +481,63 @@ func (w *worker) bucket(slabs [][]sources.Span) {
 		}
 		panic("span position out of range")
 	}
-	head := make(map[sources.TraceID]int32, n/4+1) // traces of a few spans are common
-	next := make([]int32, n)
+
+	// Chain the spans of each trace: an open-addressing table keyed by
+	// trace ID holds the last span seen of each trace, next[p] the one
+	// before it. Slots are visited in table order, so traces come out in
+	// the same order on every run.
+	size := 1
+	for size < 2*n {
+		size <<= 1
+	}
+	mask := uint64(size - 1)
+	if cap(w.slots) < size {
+		w.slots = make([]int32, size)
+	}
+	slots := w.slots[:size]
+	for i := range slots {
+		slots[i] = -1
+	}
+	if cap(w.next) < n {
+		w.next = make([]int32, n)
+	}
+	next := w.next[:n]
 	p := int32(0)
 	for _, s := range slabs {
 		for i := range s {
-			h, ok := head[s[i].Trace]
-			if !ok {
-				h = -1
+			id := &s[i].Trace
+			h := traceHash(id) & mask
+			for slots[h] >= 0 && at(slots[h]).Trace != *id {
+				h = (h + 1) & mask
 			}
-			next[p] = h
-			head[s[i].Trace] = p
+			next[p] = slots[h]
+			slots[h] = p
 			p++
 		}
 	}
-	uniform := true // every slab but the last is full: direct indexing
-	for i, s := range slabs {
-		if i < len(slabs)-1 && len(s) != cap(s) {
-			uniform = false
+	for _, h := range slots {
+		if h < 0 {
+			continue
 		}
-	}
-	shift := 0
-	if uniform {
-		for c := cap(slabs[0]); c > 1; c >>= 1 {
-			shift++
-		}
-		if cap(slabs[0]) != 1<<shift {
-			uniform = false
-		}
-	}
-	for id, h := range head {
-		w.t.ID = id
+		w.t.ID = at(h).Trace
 		w.t.Spans = w.t.Spans[:0]
 		for q := h; q >= 0; q = next[q] {
-			if uniform {
-				w.t.Spans = append(w.t.Spans, slabs[q>>shift][q&(1<<shift-1)])
-			} else {
-				w.t.Spans = append(w.t.Spans, *at(q))
-			}
+			w.t.Spans = append(w.t.Spans, *at(q))
 		}
 		w.trace(&w.t)
 	}
+}
+
+// traceHash mixes a trace ID for the grouping table. Partitions were chosen
+// by the top bits of a different mix, so these bits still vary.
+func traceHash(t *sources.TraceID) uint64 {
+	lo := binary.LittleEndian.Uint64(t[8:])
+	hi := binary.LittleEndian.Uint64(t[:8])
+	x := lo ^ bits.RotateLeft64(hi, 29)
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	return x
 }
 
 // facts are the per-span results of one trace, reused from trace to trace.

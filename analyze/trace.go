@@ -54,27 +54,14 @@ type traceIssues struct {
 func (t *Trace) assemble() traceIssues {
 	var is traceIssues
 	spans := t.Spans
-	slices.SortFunc(spans, func(a, b sources.Span) int {
-		if c := cmp.Compare(a.Start, b.Start); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(b.End, a.End); c != 0 { // longer first: parents before children
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
+	sortSpans(spans)
 
 	// Duplicate span IDs: keep the first by start time, drop the others.
 	t.order = t.order[:0]
 	for i := range spans {
 		t.order = append(t.order, idIndex{spans[i].ID, int32(i)})
 	}
-	slices.SortFunc(t.order, func(a, b idIndex) int {
-		if c := cmp.Compare(a.id, b.id); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.idx, b.idx)
-	})
+	sortIDs(t.order)
 	dup := false
 	for i := 1; i < len(t.order); i++ {
 		if t.order[i].id == t.order[i-1].id {
@@ -103,7 +90,7 @@ func (t *Trace) assemble() traceIssues {
 		for i := range spans {
 			t.order = append(t.order, idIndex{spans[i].ID, int32(i)})
 		}
-		slices.SortFunc(t.order, func(a, b idIndex) int { return cmp.Compare(a.id, b.id) })
+		sortIDs(t.order)
 	}
 
 	n := len(spans)
@@ -116,7 +103,7 @@ func (t *Trace) assemble() traceIssues {
 		if p == 0 {
 			continue
 		}
-		j, ok := slices.BinarySearchFunc(t.order, p, func(e idIndex, id sources.SpanID) int { return cmp.Compare(e.id, id) })
+		j, ok := searchID(t.order, p)
 		if !ok {
 			t.Orphan[i] = true
 			is.orphans++
@@ -183,6 +170,87 @@ func (t *Trace) buildOrder() {
 		}
 	}
 	t.stack = stack[:0]
+}
+
+// Traces are mostly small: below this many spans, sorting is a plain
+// insertion sort with the comparison inlined, which is several times faster
+// than the generic sort's calls through a function value.
+const smallSort = 48
+
+// spanBefore orders spans by start, longer first (parents before their
+// children), then by ID, so the order is total and reproducible.
+func spanBefore(a, b *sources.Span) bool {
+	if a.Start != b.Start {
+		return a.Start < b.Start
+	}
+	if a.End != b.End {
+		return a.End > b.End
+	}
+	return a.ID < b.ID
+}
+
+func sortSpans(spans []sources.Span) {
+	if len(spans) > smallSort {
+		slices.SortFunc(spans, func(a, b sources.Span) int {
+			if spanBefore(&a, &b) {
+				return -1
+			}
+			if spanBefore(&b, &a) {
+				return 1
+			}
+			return 0
+		})
+		return
+	}
+	for i := 1; i < len(spans); i++ {
+		if !spanBefore(&spans[i], &spans[i-1]) {
+			continue
+		}
+		x := spans[i]
+		j := i - 1
+		for j >= 0 && spanBefore(&x, &spans[j]) {
+			spans[j+1] = spans[j]
+			j--
+		}
+		spans[j+1] = x
+	}
+}
+
+// sortIDs orders by span ID, then position.
+func sortIDs(ids []idIndex) {
+	less := func(a, b idIndex) bool { return a.id < b.id || a.id == b.id && a.idx < b.idx }
+	if len(ids) > smallSort {
+		slices.SortFunc(ids, func(a, b idIndex) int {
+			if c := cmp.Compare(a.id, b.id); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.idx, b.idx)
+		})
+		return
+	}
+	for i := 1; i < len(ids); i++ {
+		x := ids[i]
+		j := i - 1
+		for j >= 0 && less(x, ids[j]) {
+			ids[j+1] = ids[j]
+			j--
+		}
+		ids[j+1] = x
+	}
+}
+
+// searchID finds the first entry with the given ID in ids sorted by sortIDs.
+func searchID(ids []idIndex, id sources.SpanID) (int, bool) {
+	lo, hi := 0, len(ids)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if ids[m].id < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(ids) && ids[lo].id == id
 }
 
 // breakCycles finds spans that cannot reach a root through parent links and
