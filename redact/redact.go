@@ -138,11 +138,24 @@ func (r *Redactor) String(s string) string {
 }
 
 // Patterns applies the built-in patterns alone: emails, card numbers,
-// phone numbers and IP addresses.
+// phone numbers and IP addresses. A replacement can leave a neighbour
+// standing alone that was glued to it before ("::00.::0"), so the patterns
+// are applied until nothing changes: redacting twice gives the same text.
 func Patterns(s string) string {
-	if !maybePII(s) {
-		return s
+	for range 8 {
+		if !maybePII(s) {
+			return s
+		}
+		next := patternsOnce(s)
+		if next == s {
+			return s
+		}
+		s = next
 	}
+	return s
+}
+
+func patternsOnce(s string) string {
 	s = emailRE.ReplaceAllString(s, "[email]")
 	s = replaceChecked(s, cardRE, "[card]", isCard)
 	s = replaceChecked(s, phoneRE, "[phone]", isPhone)
