@@ -501,3 +501,86 @@ func eightDigits(b []byte) (uint64, bool) {
 	v = ((v&0x000000FF000000FF)*(100+1000000<<32) + (v>>16&0x000000FF000000FF)*(1+10000<<32)) >> 32
 	return v, true
 }
+
+// keyTable lists the keys of an object in the order producers usually write
+// them, so the next key can be recognised by comparing a few machine words
+// with its quoted form instead of scanning it.
+type keyTable struct {
+	lits  []keyLit
+	names [][]byte
+}
+
+// keyLit is `"name":` with the words needed to compare it: the first and
+// last eight bytes (four for short keys) and, for keys over sixteen bytes,
+// the eight after the first.
+type keyLit struct {
+	n          int
+	first, mid uint64
+	last       uint64
+	text       string
+}
+
+func newKeyTable(names ...string) *keyTable {
+	t := &keyTable{}
+	for _, name := range names {
+		lit := `"` + name + `":`
+		k := keyLit{n: len(lit), text: lit}
+		b := []byte(lit)
+		switch {
+		case len(b) >= 8:
+			k.first = binary.LittleEndian.Uint64(b)
+			k.last = binary.LittleEndian.Uint64(b[len(b)-8:])
+			if len(b) > 16 {
+				k.mid = binary.LittleEndian.Uint64(b[8:])
+			}
+		default: // `"id":` and the like: two overlapping four-byte words
+			k.first = uint64(binary.LittleEndian.Uint32(b))
+			k.last = uint64(binary.LittleEndian.Uint32(b[len(b)-4:]))
+		}
+		t.lits = append(t.lits, k)
+		t.names = append(t.names, []byte(name))
+	}
+	return t
+}
+
+// at reports whether buf holds the literal at i.
+func (k *keyLit) at(buf []byte, i int) bool {
+	if i+k.n > len(buf) {
+		return false
+	}
+	b := buf[i : i+k.n]
+	if k.n < 8 {
+		return uint64(binary.LittleEndian.Uint32(b)) == k.first && uint64(binary.LittleEndian.Uint32(b[k.n-4:])) == k.last
+	}
+	if binary.LittleEndian.Uint64(b) != k.first || binary.LittleEndian.Uint64(b[k.n-8:]) != k.last {
+		return false
+	}
+	switch {
+	case k.n <= 16:
+		return true
+	case k.n <= 24:
+		return binary.LittleEndian.Uint64(b[8:]) == k.mid
+	}
+	return string(b) == k.text
+}
+
+// keyFrom reads the next key, trying the table entries from *next on (a
+// producer may leave optional fields out); any key at all is accepted, and
+// *next follows the key that was read.
+func (s *scanner) keyFrom(t *keyTable, next *int) []byte {
+	for i := *next; i < len(t.lits) && i < *next+3; i++ {
+		if t.lits[i].at(s.buf, s.pos) {
+			s.pos += t.lits[i].n
+			*next = i + 1
+			return t.names[i]
+		}
+	}
+	k := s.key()
+	for j, n := range t.names {
+		if string(n) == string(k) {
+			*next = j + 1
+			break
+		}
+	}
+	return k
+}

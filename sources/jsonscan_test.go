@@ -200,3 +200,22 @@ func TestHex8AgreesWithTable(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyTable(t *testing.T) {
+	tab := newKeyTable("traceId", "id", "name", "startTimeUnixNano", "aVeryLongKeyNameIndeedOverTwentyFour")
+	in := `"traceId":1,"name":2,"nam":3,"startTimeUnixNano":4,"startTimeUnixNanx":5,"aVeryLongKeyNameIndeedOverTwentyFour":6,"id":7,"traceId":8}`
+	s := scanner{buf: []byte(in)}
+	next := 0
+	var got []string
+	for first := true; s.more('}', &first); {
+		got = append(got, string(s.keyFrom(tab, &next)))
+		s.skip()
+	}
+	want := "traceId,name,nam,startTimeUnixNano,startTimeUnixNanx,aVeryLongKeyNameIndeedOverTwentyFour,id,traceId"
+	if s.err == nil || strings.Join(got, ",") != want {
+		// the input has no opening brace: more() ends at the closing one
+		if strings.Join(got, ",") != want {
+			t.Errorf("keys %v", got)
+		}
+	}
+}

@@ -289,6 +289,11 @@ func (d *decoder) anyValue(raw []byte) ([]byte, anyKind) {
 	return v, kind
 }
 
+// spanKeys is the order the OpenTelemetry SDKs and the Collector write a
+// span's fields in.
+var spanKeys = newKeyTable("traceId", "spanId", "parentSpanId", "flags", "name", "kind",
+	"startTimeUnixNano", "endTimeUnixNano", "attributes", "events", "links", "status")
+
 func (d *decoder) span(r *spanRec, enc idEncoding) {
 	s := d.s
 	s.ws()
@@ -297,8 +302,9 @@ func (d *decoder) span(r *spanRec, enc idEncoding) {
 		return
 	}
 	statusErr := false
+	guess := 0
 	for first := true; s.more('}', &first); {
-		k := s.key()
+		k := s.keyFrom(spanKeys, &guess)
 		switch string(k) {
 		case "traceId", "trace_id":
 			if enc != idHex || !s.hexString(r.trace[:]) {
