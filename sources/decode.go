@@ -19,6 +19,11 @@ type decoder struct {
 	found    bool     // a trace container was recognised in this buffer
 	format   string   // name of the last format recognised
 	keys     []string // top-level keys seen, for "not a trace file" errors
+
+	// the last trace ID decoded, raw and decoded (see sameTrace)
+	lastTraceRaw [4]uint64
+	lastTrace    TraceID
+	lastTraceOK  bool
 }
 
 func newDecoder(sk *sink) *decoder {

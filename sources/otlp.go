@@ -289,6 +289,41 @@ func (d *decoder) anyValue(raw []byte) ([]byte, anyKind) {
 	return v, kind
 }
 
+// sameTrace reuses the previous span's trace ID when the next 32 hex digits
+// are the same as its: producers write a trace's spans together, and four
+// word compares cost less than decoding.
+func (d *decoder) sameTrace(r *spanRec) bool {
+	s := d.s
+	i := s.pos
+	if !d.lastTraceOK || i+33 >= len(s.buf) || s.buf[i] != '"' || s.buf[i+33] != '"' {
+		return false
+	}
+	b := s.buf[i+1 : i+33]
+	for k := 0; k < 4; k++ {
+		if binary.LittleEndian.Uint64(b[8*k:]) != d.lastTraceRaw[k] {
+			return false
+		}
+	}
+	r.trace = d.lastTrace
+	s.pos = i + 34
+	return true
+}
+
+// newTrace decodes a 32-digit hex trace ID and remembers it for sameTrace.
+func (d *decoder) newTrace(r *spanRec) bool {
+	s := d.s
+	i := s.pos
+	if !s.hexString(r.trace[:]) {
+		return false
+	}
+	b := s.buf[i+1 : i+33]
+	for k := 0; k < 4; k++ {
+		d.lastTraceRaw[k] = binary.LittleEndian.Uint64(b[8*k:])
+	}
+	d.lastTrace, d.lastTraceOK = r.trace, true
+	return true
+}
+
 // spanKeys is the order the OpenTelemetry SDKs and the Collector write a
 // span's fields in.
 var spanKeys = newKeyTable("traceId", "spanId", "parentSpanId", "flags", "name", "kind",
@@ -307,7 +342,7 @@ func (d *decoder) span(r *spanRec, enc idEncoding) {
 		k := s.keyFrom(spanKeys, &guess)
 		switch string(k) {
 		case "traceId", "trace_id":
-			if enc != idHex || !s.hexString(r.trace[:]) {
+			if enc != idHex || !d.sameTrace(r) && !d.newTrace(r) {
 				d.traceID(r, s.str(), enc)
 			}
 		case "spanId", "span_id":
