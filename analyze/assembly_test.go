@@ -286,3 +286,15 @@ func TestAnalyzeGeneratedTraffic(t *testing.T) {
 func rank(q float64, n int) int {
 	return int(math.Ceil(q/100*float64(n)-1e-9)) - 1
 }
+
+func TestGapKeyPacking(t *testing.T) {
+	for _, k := range []gapKey{{0, -1, -1}, {5, 3, -1}, {1<<gapBits - 3, 1<<gapBits - 3, 0}} {
+		p, ok := k.pack()
+		if !ok || unpackGap(p) != k {
+			t.Errorf("%+v: packed %x ok %v, back %+v", k, p, ok, unpackGap(p))
+		}
+	}
+	if _, ok := (gapKey{1<<gapBits - 2, 0, 0}).pack(); ok {
+		t.Error("an operation index too large to pack was packed")
+	}
+}

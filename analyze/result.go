@@ -283,12 +283,22 @@ func (w *worker) coverage(sc *scope, pct []float64) Coverage {
 	c := Coverage{UntracedShare: ratio(sc.untSum, sc.totalNs), UntracedDist: sc.untraced, Untraced: sc.untraced.Summarize(pct)}
 	c.ShareOfRequest = shareOfRequest(&sc.untraced, reqQ, pct)
 	// The largest gap per parent operation.
-	best := map[int32]gapKey{}
-	for k, v := range w.gaps {
+	type gapTotal struct {
+		k gapKey
+		v int64
+	}
+	best := map[int32]gapTotal{}
+	consider := func(k gapKey, v int64) {
 		b, ok := best[k.parent]
-		if !ok || v > w.gaps[b] || (v == w.gaps[b] && gapLess(k, b)) {
-			best[k.parent] = k
+		if !ok || v > b.v || (v == b.v && gapLess(k, b.k)) {
+			best[k.parent] = gapTotal{k, v}
 		}
+	}
+	for p, v := range w.gaps {
+		consider(unpackGap(p), v)
+	}
+	for k, v := range w.gapsWide {
+		consider(k, v)
 	}
 	opName := func(op int32) string {
 		if op < 0 {
@@ -306,8 +316,9 @@ func (w *worker) coverage(sc *scope, pct []float64) Coverage {
 			Requests: a.parentRequests, Dist: a.unt, Summary: a.unt.Summarize(pct),
 			Share: ratio(a.untSum, sc.totalNs), ShareOfRequest: shareOfRequest(&a.unt, reqQ, pct),
 		}
-		if k, ok := best[int32(i)]; ok {
-			u.Gap = Gap{After: opName(k.after), Before: opName(k.before), Share: ratio(w.gaps[k], sc.totalNs)}
+		if b, ok := best[int32(i)]; ok {
+			k := b.k
+			u.Gap = Gap{After: opName(k.after), Before: opName(k.before), Share: ratio(b.v, sc.totalNs)}
 			if k.after >= 0 {
 				u.Gap.AfterStage = w.opMainStage(int(k.after))
 			}

@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"cmp"
 	"slices"
 
 	"github.com/trace-forensics/trace-forensics/sources"
@@ -30,9 +29,11 @@ type Trace struct {
 	// start order.
 	Order []int32
 
-	order []idIndex // scratch: span IDs sorted, for parent lookups
-	state []uint8   // scratch for breakCycles
-	stack []int32   // scratch for walks
+	order   []idIndex // scratch for buildChildren
+	ids     []int32   // open-addressing table of span positions by span ID
+	dropped []bool    // spans whose ID an earlier span already has
+	state   []uint8   // scratch for breakCycles
+	stack   []int32   // scratch for walks
 }
 
 type idIndex struct {
@@ -57,40 +58,18 @@ func (t *Trace) assemble() traceIssues {
 	sortSpans(spans)
 
 	// Duplicate span IDs: keep the first by start time, drop the others.
-	t.order = t.order[:0]
-	for i := range spans {
-		t.order = append(t.order, idIndex{spans[i].ID, int32(i)})
-	}
-	sortIDs(t.order)
-	dup := false
-	for i := 1; i < len(t.order); i++ {
-		if t.order[i].id == t.order[i-1].id {
-			dup = true
-			break
-		}
-	}
-	if dup {
-		drop := make([]bool, len(spans))
+	if dups := t.indexIDs(); dups > 0 {
+		is.duplicates = dups
 		w := 0
-		for i := 1; i < len(t.order); i++ {
-			if t.order[i].id == t.order[i-1].id {
-				drop[t.order[i].idx] = true
-				is.duplicates++
-			}
-		}
 		for i := range spans {
-			if !drop[i] {
+			if !t.dropped[i] {
 				spans[w] = spans[i]
 				w++
 			}
 		}
 		spans = spans[:w]
 		t.Spans = spans
-		t.order = t.order[:0]
-		for i := range spans {
-			t.order = append(t.order, idIndex{spans[i].ID, int32(i)})
-		}
-		sortIDs(t.order)
+		t.indexIDs()
 	}
 
 	n := len(spans)
@@ -103,13 +82,13 @@ func (t *Trace) assemble() traceIssues {
 		if p == 0 {
 			continue
 		}
-		j, ok := searchID(t.order, p)
-		if !ok {
+		j := t.lookupID(p)
+		if j < 0 {
 			t.Orphan[i] = true
 			is.orphans++
 			continue
 		}
-		t.Parent[i] = t.order[j].idx
+		t.Parent[i] = j
 	}
 	is.cycles = t.breakCycles()
 	t.buildChildren()
@@ -216,41 +195,55 @@ func sortSpans(spans []sources.Span) {
 	}
 }
 
-// sortIDs orders by span ID, then position.
-func sortIDs(ids []idIndex) {
-	less := func(a, b idIndex) bool { return a.id < b.id || a.id == b.id && a.idx < b.idx }
-	if len(ids) > smallSort {
-		slices.SortFunc(ids, func(a, b idIndex) int {
-			if c := cmp.Compare(a.id, b.id); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.idx, b.idx)
-		})
-		return
+// indexIDs fills the table of span positions by ID, in start order, and
+// marks in t.dropped the spans whose ID an earlier span already has. It
+// returns how many it marked.
+func (t *Trace) indexIDs() int {
+	n := len(t.Spans)
+	size := 8
+	for size < 2*n {
+		size <<= 1
 	}
-	for i := 1; i < len(ids); i++ {
-		x := ids[i]
-		j := i - 1
-		for j >= 0 && less(x, ids[j]) {
-			ids[j+1] = ids[j]
-			j--
+	t.ids = resize(t.ids, size)
+	for i := range t.ids {
+		t.ids[i] = -1
+	}
+	t.dropped = resizeBool(t.dropped, n)
+	mask := uint64(size - 1)
+	dups := 0
+	for i := range t.Spans {
+		id := t.Spans[i].ID
+		t.dropped[i] = false
+		h := hashSpanID(id) & mask
+		for t.ids[h] >= 0 && t.Spans[t.ids[h]].ID != id {
+			h = (h + 1) & mask
 		}
-		ids[j+1] = x
+		if t.ids[h] >= 0 {
+			t.dropped[i] = true
+			dups++
+			continue
+		}
+		t.ids[h] = int32(i)
 	}
+	return dups
 }
 
-// searchID finds the first entry with the given ID in ids sorted by sortIDs.
-func searchID(ids []idIndex, id sources.SpanID) (int, bool) {
-	lo, hi := 0, len(ids)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if ids[m].id < id {
-			lo = m + 1
-		} else {
-			hi = m
+// lookupID returns the position of the span with the given ID, or -1.
+func (t *Trace) lookupID(id sources.SpanID) int32 {
+	mask := uint64(len(t.ids) - 1)
+	for h := hashSpanID(id) & mask; t.ids[h] >= 0; h = (h + 1) & mask {
+		if t.Spans[t.ids[h]].ID == id {
+			return t.ids[h]
 		}
 	}
-	return lo, lo < len(ids) && ids[lo].id == id
+	return -1
+}
+
+func hashSpanID(id sources.SpanID) uint64 {
+	x := uint64(id)
+	x ^= x >> 31
+	x *= 0x9E3779B97F4A7C15
+	return x ^ x>>29
 }
 
 // breakCycles finds spans that cannot reach a root through parent links and
