@@ -51,15 +51,16 @@ func (r *spanRec) reset() {
 // sink receives the spans of one reader goroutine. It interns shapes through
 // a private cache and appends spans to per-bucket slices.
 type sink struct {
-	cat     *Catalog
-	keep    []string // attribute keys whose values are kept, sorted
-	cache   map[string]uint32
-	buckets [numBuckets][]Span
-	links   []Link
-	idText  map[TraceID]string
-	warn    Warnings
-	keyBuf  []byte
-	attrBuf []keptValue
+	cat       *Catalog
+	keep      []string  // attribute keys whose values are kept, sorted
+	keepByLen [][]int32 // indexes into keep by key length
+	cache     map[string]uint32
+	buckets   [numBuckets][]Span
+	links     []Link
+	idText    map[TraceID]string
+	warn      Warnings
+	keyBuf    []byte
+	attrBuf   []keptValue
 
 	// where the current buffer came from, for messages
 	file       string
@@ -73,11 +74,28 @@ type sink struct {
 }
 
 func newSink(cat *Catalog, keep []string) *sink {
-	return &sink{cat: cat, keep: keep, cache: map[string]uint32{}, idText: map[TraceID]string{}, inputSpans: map[*input]int{}}
+	sk := &sink{cat: cat, keep: keep, cache: map[string]uint32{}, idText: map[TraceID]string{}, inputSpans: map[*input]int{}}
+	// Most attribute keys are not kept: looking only at kept keys of the
+	// same length rejects them with one comparison.
+	sk.keepByLen = make([][]int32, 128)
+	for i, k := range keep {
+		if len(k) < len(sk.keepByLen) {
+			sk.keepByLen[len(k)] = append(sk.keepByLen[len(k)], int32(i))
+		}
+	}
+	return sk
 }
 
 // keepIndex returns the index of an attribute key the user asked to keep, or -1.
 func (sk *sink) keepIndex(k []byte) int {
+	if len(k) < len(sk.keepByLen) {
+		for _, i := range sk.keepByLen[len(k)] {
+			if sk.keep[i] == string(k) {
+				return int(i)
+			}
+		}
+		return -1
+	}
 	for i, kk := range sk.keep {
 		if len(kk) == len(k) && kk == string(k) {
 			return i
@@ -137,19 +155,23 @@ func (sk *sink) emit(r *spanRec, service []byte, resource []keptValue) {
 	key = append(key, 0)
 	key = append(key, r.name...)
 	key = append(key, 0, byte(r.kind))
+	// Kept values in key order, the span's over its resource's.
 	vals := sk.attrBuf[:0]
-	if len(sk.keep) > 0 {
-		for i := range sk.keep {
-			v, ok := lookupKept(r.attrs, i)
-			if !ok {
-				v, ok = lookupKept(resource, i)
-			}
-			if ok {
-				key = append(key, 0, byte(i))
-				key = append(key, v...)
-				vals = append(vals, keptValue{key: i, val: v})
+	for _, src := range [2][]keptValue{r.attrs, resource} {
+		for _, a := range src {
+			if _, dup := lookupKept(vals, a.key); !dup {
+				vals = append(vals, a)
 			}
 		}
+	}
+	for i := 1; i < len(vals); i++ { // a handful at most: insertion sort
+		for j := i; j > 0 && vals[j].key < vals[j-1].key; j-- {
+			vals[j], vals[j-1] = vals[j-1], vals[j]
+		}
+	}
+	for _, v := range vals {
+		key = append(key, 0, byte(v.key>>8), byte(v.key))
+		key = append(key, v.val...)
 	}
 	sk.keyBuf, sk.attrBuf = key, vals
 	shape, ok := sk.cache[string(key)]
