@@ -626,34 +626,19 @@ func (d *decoder) jaegerFastTag() (key, raw []byte, ok bool) {
 	const open, typ, val = `{"key":"`, `","type":"`, `","value":`
 	s := d.s
 	buf, start := s.buf, s.pos
-	if !jaegerHasAt(buf, start, open) {
+	if !hasPrefixAt(buf, start, open) {
 		return nil, nil, false
 	}
 	end, escaped := s.strEnd(start + len(open))
-	if end < 0 || escaped || !jaegerHasAt(buf, end, typ) {
+	if end < 0 || escaped || !hasPrefixAt(buf, end, typ) {
 		return nil, nil, false
 	}
 	tend, escaped := s.strEnd(end + len(typ))
-	if tend < 0 || escaped || !jaegerHasAt(buf, tend, val) {
+	if tend < 0 || escaped || !hasPrefixAt(buf, tend, val) {
 		return nil, nil, false
 	}
-	key = buf[start+len(open) : end]
 	s.pos = tend + len(val)
-	if d.wanted(key) {
-		raw = s.raw()
-	} else {
-		s.skip()
-	}
-	if s.err != nil || s.peek() != '}' {
-		s.pos, s.err = start, nil
-		return nil, nil, false
-	}
-	s.pos++
-	return key, raw, true
-}
-
-func jaegerHasAt(buf []byte, i int, lit string) bool {
-	return i >= 0 && len(buf)-i >= len(lit) && string(buf[i:i+len(lit)]) == lit
+	return d.finishFast(start, buf[start+len(open):end], false)
 }
 
 // jaegerTagValue returns a tag value as text: strings unescaped (int64 as a

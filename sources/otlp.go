@@ -227,12 +227,24 @@ func (d *decoder) fastAttribute() (key, raw []byte, ok bool) {
 	if end < 0 || escaped || !hasPrefixAt(buf, end, mid) {
 		return nil, nil, false
 	}
-	key = buf[start+len(open) : end]
 	s.pos = end + len(mid)
-	if d.wanted(key) {
+	return d.finishFast(start, buf[start+len(open):end], true)
+}
+
+// finishFast reads the value of a key/value object on a fast path, whose
+// key was just read, then its closing brace: the value is returned only when
+// the key is wanted, and skipped otherwise (as an OTLP AnyValue when
+// anyValue). On anything unexpected it rewinds to start and reports false,
+// so the general loop reads the object instead.
+func (d *decoder) finishFast(start int, key []byte, anyValue bool) (k, raw []byte, ok bool) {
+	s := d.s
+	switch {
+	case d.wanted(key):
 		raw = s.raw()
-	} else {
+	case anyValue:
 		s.skipAnyValue()
+	default:
+		s.skip()
 	}
 	if s.err != nil || s.peek() != '}' {
 		s.pos, s.err = start, nil
@@ -243,7 +255,7 @@ func (d *decoder) fastAttribute() (key, raw []byte, ok bool) {
 }
 
 func hasPrefixAt(buf []byte, at int, p string) bool {
-	return at+len(p) <= len(buf) && string(buf[at:at+len(p)]) == p
+	return at >= 0 && at+len(p) <= len(buf) && string(buf[at:at+len(p)]) == p
 }
 
 // wanted reports whether an attribute's value is needed at all.
