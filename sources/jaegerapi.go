@@ -249,20 +249,30 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// v3Page reads an api_v3 answer. A 404 "No traces found" is an empty
-// result (for a search) or a missing trace (by ID: nil page).
-func (j *jaegerHTTP) v3Page(a *httpAnswer, search bool) (*page, error) {
+// checkAnswer turns an answer that is neither 200 nor a JSON 404 into the
+// error to report: Jaeger's "search depth" refusal, the HTTP status, or a
+// body that is not JSON.
+func (j *jaegerHTTP) checkAnswer(a *httpAnswer) error {
 	if a.status != http.StatusOK && a.status != http.StatusNotFound {
 		if isSearchDepthError(a.body) {
-			return nil, &PullError{URL: a.url, Msg: serverMessage(a.body), Err: errSearchDepth}
+			return &PullError{URL: a.url, Msg: serverMessage(a.body), Err: errSearchDepth}
 		}
-		return nil, j.c.statusError(a)
+		return j.c.statusError(a)
 	}
 	if !looksJSON(a.body) {
 		if a.status == http.StatusNotFound {
-			return nil, j.c.statusError(a)
+			return j.c.statusError(a)
 		}
-		return nil, j.c.notJSON(a)
+		return j.c.notJSON(a)
+	}
+	return nil
+}
+
+// v3Page reads an api_v3 answer. A 404 "No traces found" is an empty
+// result (for a search) or a missing trace (by ID: nil page).
+func (j *jaegerHTTP) v3Page(a *httpAnswer, search bool) (*page, error) {
+	if err := j.checkAnswer(a); err != nil {
+		return nil, err
 	}
 	var v v3Answer
 	if err := json.Unmarshal(a.body, &v); err != nil {
@@ -355,17 +365,8 @@ type v1TraceIDs struct {
 // v1Page reads a v1 answer (Jaeger JSON). A 404 with "trace not found" is
 // a missing trace.
 func (j *jaegerHTTP) v1Page(a *httpAnswer, search bool) (*page, error) {
-	if a.status != http.StatusOK && a.status != http.StatusNotFound {
-		if isSearchDepthError(a.body) {
-			return nil, &PullError{URL: a.url, Msg: serverMessage(a.body), Err: errSearchDepth}
-		}
-		return nil, j.c.statusError(a)
-	}
-	if !looksJSON(a.body) {
-		if a.status == http.StatusNotFound {
-			return nil, j.c.statusError(a)
-		}
-		return nil, j.c.notJSON(a)
+	if err := j.checkAnswer(a); err != nil {
+		return nil, err
 	}
 	var v v1Answer
 	if err := json.Unmarshal(a.body, &v); err != nil {
