@@ -219,3 +219,16 @@ func TestKeyTable(t *testing.T) {
 		}
 	}
 }
+
+func TestKindForms(t *testing.T) {
+	for in, want := range map[string]Kind{
+		`2,`: KindServer, `3}`: KindClient, `0,`: KindUnspecified, `"SPAN_KIND_PRODUCER",`: KindProducer,
+		`"consumer",`: KindConsumer, `"Span_Kind_Internal",`: KindInternal, `7,`: KindUnspecified, `12,`: KindUnspecified,
+	} {
+		d := newDecoder(newSink(NewCatalog(), nil))
+		d.s.reset([]byte(in))
+		if got := d.kind(&spanRec{}); got != want || d.s.err != nil {
+			t.Errorf("kind(%s) = %v (err %v), want %v", in, got, d.s.err, want)
+		}
+	}
+}

@@ -46,6 +46,26 @@ func (k Kind) String() string {
 	return "unspecified"
 }
 
+// parseKindBytes is ParseKind for the exact forms readers meet, without
+// allocating; other spellings go through ParseKind.
+func parseKindBytes(b []byte) Kind {
+	switch string(b) {
+	case "SPAN_KIND_SERVER", "server":
+		return KindServer
+	case "SPAN_KIND_CLIENT", "client":
+		return KindClient
+	case "SPAN_KIND_INTERNAL", "internal":
+		return KindInternal
+	case "SPAN_KIND_PRODUCER", "producer":
+		return KindProducer
+	case "SPAN_KIND_CONSUMER", "consumer":
+		return KindConsumer
+	case "SPAN_KIND_UNSPECIFIED", "unspecified", "":
+		return KindUnspecified
+	}
+	return ParseKind(string(b))
+}
+
 // ParseKind accepts the lowercase names used by Jaeger's span.kind tag and the
 // OTLP enum names (SPAN_KIND_SERVER); anything else is KindUnspecified.
 func ParseKind(s string) Kind {

@@ -430,8 +430,13 @@ func (d *decoder) time(r *spanRec, field string) (int64, bool) {
 
 func (d *decoder) kind(r *spanRec) Kind {
 	s := d.s
+	// The usual form: one digit.
+	if i := s.pos; i+1 < len(s.buf) && s.buf[i] >= '0' && s.buf[i] <= '5' && (s.buf[i+1] == ',' || s.buf[i+1] == '}') {
+		s.pos++
+		return Kind(s.buf[i] - '0')
+	}
 	if s.peek() == '"' {
-		return ParseKind(string(s.str()))
+		return parseKindBytes(s.str())
 	}
 	v, err := s.int64Value()
 	if err != nil || v < 0 || v > int64(KindConsumer) {
