@@ -76,9 +76,12 @@ func NewRoot(io IO) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "trace-forensics",
 		Short: "Latency forensics on distributed traces: where did the latency go?",
-		Long: `trace-forensics reads trace exports (OTLP JSON, Jaeger, Tempo) and breaks request
-latency down by operation and span: p50/p95/p99 of inclusive and self time,
-with the trace IDs of the slowest requests behind the numbers.
+		Long: `trace-forensics reads traces (OTLP JSON and the Collector's JSON Lines, Jaeger,
+Tempo and Zipkin exports, or live from Jaeger and Tempo) and answers "where did
+the latency go?": the critical path of every request broken down by stage and
+operation, p50/p95/p99 of critical-path, self and inclusive time, the tail's
+anatomy, A/B groups side by side, with the trace IDs of the slowest requests
+behind the numbers. Attribute values never appear in its output.
 
 Exit codes: 0 ok, 1 error, 2 usage error, 3 a latency gate failed.`,
 		SilenceUsage:  true,
