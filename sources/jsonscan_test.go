@@ -232,3 +232,16 @@ func TestKindForms(t *testing.T) {
 		}
 	}
 }
+
+func TestPlainStringValue(t *testing.T) {
+	for in, want := range map[string]string{`{"stringValue":"chat"}`: "chat", `{"stringValue":""}`: ""} {
+		if v, ok := plainStringValue([]byte(in)); !ok || string(v) != want {
+			t.Errorf("%s: %q %v", in, v, ok)
+		}
+	}
+	for _, in := range []string{`{"stringValue":"a\"b"}`, `{"stringValue":"a","x":"b"}`, `{"intValue":"1"}`, `{"stringValue":"a"`, ``} {
+		if _, ok := plainStringValue([]byte(in)); ok {
+			t.Errorf("%s accepted", in)
+		}
+	}
+}

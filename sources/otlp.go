@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -178,7 +179,9 @@ func (d *decoder) attributes(fn func(k, v []byte, kind anyKind)) {
 	}
 	for first := true; s.more(']', &first); {
 		if key, raw, ok := d.fastAttribute(); ok {
-			if raw != nil {
+			if v, ok := plainStringValue(raw); ok {
+				fn(key, v, anyString)
+			} else if raw != nil {
 				v, kind := d.anyValue(raw)
 				fn(key, v, kind)
 			}
@@ -256,6 +259,21 @@ func (d *decoder) finishFast(start int, key []byte, anyValue bool) (k, raw []byt
 
 func hasPrefixAt(buf []byte, at int, p string) bool {
 	return at >= 0 && at+len(p) <= len(buf) && string(buf[at:at+len(p)]) == p
+}
+
+// plainStringValue returns the text of an AnyValue written exactly as
+// {"stringValue":"…"} with no escapes, the form of most kept values, without
+// scanning it again.
+func plainStringValue(raw []byte) ([]byte, bool) {
+	const open, end = `{"stringValue":"`, `"}`
+	if len(raw) < len(open)+len(end) || string(raw[:len(open)]) != open || string(raw[len(raw)-len(end):]) != end {
+		return nil, false
+	}
+	v := raw[len(open) : len(raw)-len(end)]
+	if bytes.IndexByte(v, '"') >= 0 || bytes.IndexByte(v, '\\') >= 0 {
+		return nil, false
+	}
+	return v, true
 }
 
 // wanted reports whether an attribute's value is needed at all.
