@@ -75,3 +75,21 @@ func (r *bytesReaderT) Read(p []byte) (int, error) {
 	r.b = r.b[n:]
 	return n, nil
 }
+
+// fuzzDecode decodes one fuzz input and checks that every span it accepted
+// is usable; errors are a fine answer.
+func fuzzDecode(t *testing.T, data []byte, keep ...string) {
+	sk := newSink(NewCatalog(), keep)
+	sk.file = "fuzz.json"
+	d := newDecoder(sk)
+	if err := d.decodeAll(data); err != nil {
+		return
+	}
+	for b := range sk.buckets {
+		for _, s := range sk.buckets[b] {
+			if s.End < s.Start || s.ID == 0 || s.Trace.IsZero() {
+				t.Fatalf("span %+v accepted", s)
+			}
+		}
+	}
+}

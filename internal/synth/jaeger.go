@@ -15,11 +15,17 @@ var jaegerKinds = [...]string{"", "internal", "server", "client", "producer", "c
 // and errors as tags, one process per service. The traces are the ones
 // WriteJSONL writes for the same cfg. It returns the number of spans written.
 func WriteJaeger(w io.Writer, cfg Config) (int, error) {
+	return writeTraces(w, cfg, "{\"data\":[\n", "\n],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":null}\n", appendJaegerTrace)
+}
+
+// writeTraces writes cfg.Requests traces as a JSON array between open and
+// close, one trace a line, and returns the number of spans written.
+func writeTraces(w io.Writer, cfg Config, open, close string, appendTrace func([]byte, []Span) []byte) (int, error) {
 	g := New(cfg)
 	bw := bufio.NewWriterSize(w, 1<<20)
 	total := 0
 	var b []byte
-	if _, err := bw.WriteString("{\"data\":[\n"); err != nil {
+	if _, err := bw.WriteString(open); err != nil {
 		return 0, err
 	}
 	for i := range cfg.Requests {
@@ -29,12 +35,12 @@ func WriteJaeger(w io.Writer, cfg Config) (int, error) {
 		if i > 0 {
 			b = append(b, ",\n"...)
 		}
-		b = appendJaegerTrace(b, spans)
+		b = appendTrace(b, spans)
 		if _, err := bw.Write(b); err != nil {
 			return total, err
 		}
 	}
-	if _, err := bw.WriteString("\n],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":null}\n"); err != nil {
+	if _, err := bw.WriteString(close); err != nil {
 		return total, err
 	}
 	return total, bw.Flush()

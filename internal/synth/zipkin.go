@@ -1,7 +1,6 @@
 package synth
 
 import (
-	"bufio"
 	"io"
 	"strconv"
 )
@@ -22,29 +21,9 @@ var zipkinKinds = [...]string{"", "", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"
 // parent: B3's single-ID RPC model, which Zipkin's own instrumentation
 // (Brave) reports. It returns the number of spans written.
 func WriteZipkin(w io.Writer, cfg Config, shared bool) (int, error) {
-	g := New(cfg)
-	bw := bufio.NewWriterSize(w, 1<<20)
-	total := 0
-	var b []byte
-	if _, err := bw.WriteString("[\n"); err != nil {
-		return 0, err
-	}
-	for i := range cfg.Requests {
-		spans := g.Next()
-		total += len(spans)
-		b = b[:0]
-		if i > 0 {
-			b = append(b, ",\n"...)
-		}
-		b = AppendZipkinTrace(b, spans, shared)
-		if _, err := bw.Write(b); err != nil {
-			return total, err
-		}
-	}
-	if _, err := bw.WriteString("\n]\n"); err != nil {
-		return total, err
-	}
-	return total, bw.Flush()
+	return writeTraces(w, cfg, "[\n", "\n]\n", func(b []byte, spans []Span) []byte {
+		return AppendZipkinTrace(b, spans, shared)
+	})
 }
 
 // AppendZipkinTrace appends one trace as a Zipkin v2 array of spans.
