@@ -24,10 +24,18 @@ type decoder struct {
 	lastTraceRaw [4]uint64
 	lastTrace    TraceID
 	lastTraceOK  bool
+
+	// spanNext[k] is the index in spanKeys of the key that followed key k
+	// in the last span read (spanNext[numSpanKeys]: its first key).
+	spanNext [numSpanKeys + 1]uint8
 }
 
 func newDecoder(sk *sink) *decoder {
-	return &decoder{s: &scanner{}, sk: sk}
+	d := &decoder{s: &scanner{}, sk: sk}
+	for k := range numSpanKeys {
+		d.spanNext[k] = uint8(k + 1) // until spans show otherwise, the table's order
+	}
+	return d
 }
 
 // maxWrapperDepth bounds how many wrapper objects ({"result":{"trace":…}})

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -502,40 +503,45 @@ func eightDigits(b []byte) (uint64, bool) {
 	return v, true
 }
 
-// keyTable lists the keys of an object in the order producers usually write
-// them, so the next key can be recognised by comparing a few machine words
-// with its quoted form instead of scanning it.
+// keyTable lists the keys of an object, so the next key can be recognised
+// by comparing a few machine words with its quoted form instead of scanning
+// it. Each entry may have aliases (the snake_case spellings of the protobuf
+// JSON mapping) that are found the slow way and answer the same index.
 type keyTable struct {
-	lits  []keyLit
-	names [][]byte
+	lits    []keyLit
+	names   [][]byte
+	aliases map[string]int
 }
 
-// keyLit is `"name":` with the words needed to compare it: the first and
-// last eight bytes (four for short keys) and, for keys over sixteen bytes,
-// the eight after the first.
+// keyLit is `"name":` as three masked eight-byte words, so a key of up to
+// 24 bytes is recognised with three loads and compares; longer keys also
+// compare the rest of text.
 type keyLit struct {
-	n          int
-	first, mid uint64
-	last       uint64
-	text       string
+	n    int
+	w, m [3]uint64
+	text string
 }
 
+// newKeyTable builds a table from names, each written "name" or
+// "name|alias|…".
 func newKeyTable(names ...string) *keyTable {
-	t := &keyTable{}
-	for _, name := range names {
+	t := &keyTable{aliases: map[string]int{}}
+	for i, spelling := range names {
+		name, rest, _ := strings.Cut(spelling, "|")
+		for alias := range strings.SplitSeq(rest, "|") {
+			if alias != "" {
+				t.aliases[alias] = i
+			}
+		}
 		lit := `"` + name + `":`
 		k := keyLit{n: len(lit), text: lit}
-		b := []byte(lit)
-		switch {
-		case len(b) >= 8:
-			k.first = binary.LittleEndian.Uint64(b)
-			k.last = binary.LittleEndian.Uint64(b[len(b)-8:])
-			if len(b) > 16 {
-				k.mid = binary.LittleEndian.Uint64(b[8:])
+		var word [24]byte
+		copy(word[:], lit)
+		for j := range k.w {
+			k.w[j] = binary.LittleEndian.Uint64(word[8*j:])
+			for b := 8 * j; b < 8*j+8 && b < len(lit); b++ {
+				k.m[j] |= 0xff << (8 * (b - 8*j))
 			}
-		default: // `"id":` and the like: two overlapping four-byte words
-			k.first = uint64(binary.LittleEndian.Uint32(b))
-			k.last = uint64(binary.LittleEndian.Uint32(b[len(b)-4:]))
 		}
 		t.lits = append(t.lits, k)
 		t.names = append(t.names, []byte(name))
@@ -545,42 +551,49 @@ func newKeyTable(names ...string) *keyTable {
 
 // at reports whether buf holds the literal at i.
 func (k *keyLit) at(buf []byte, i int) bool {
-	if i+k.n > len(buf) {
-		return false
+	if uint(i)+24 > uint(len(buf)) || k.n > 24 {
+		return k.atSlow(buf, i)
 	}
-	b := buf[i : i+k.n]
-	if k.n < 8 {
-		return uint64(binary.LittleEndian.Uint32(b)) == k.first && uint64(binary.LittleEndian.Uint32(b[k.n-4:])) == k.last
-	}
-	if binary.LittleEndian.Uint64(b) != k.first || binary.LittleEndian.Uint64(b[k.n-8:]) != k.last {
-		return false
-	}
-	switch {
-	case k.n <= 16:
-		return true
-	case k.n <= 24:
-		return binary.LittleEndian.Uint64(b[8:]) == k.mid
-	}
-	return string(b) == k.text
+	b := buf[i : i+24]
+	return binary.LittleEndian.Uint64(b)&k.m[0] == k.w[0] &&
+		binary.LittleEndian.Uint64(b[8:])&k.m[1] == k.w[1] &&
+		binary.LittleEndian.Uint64(b[16:])&k.m[2] == k.w[2]
 }
 
-// keyFrom reads the next key, trying the table entries from *next on (a
-// producer may leave optional fields out); any key at all is accepted, and
-// *next follows the key that was read.
-func (s *scanner) keyFrom(t *keyTable, next *int) []byte {
-	for i := *next; i < len(t.lits) && i < *next+3; i++ {
+// atSlow is at for long keys and near the end of the buffer.
+func (k *keyLit) atSlow(buf []byte, i int) bool {
+	return i >= 0 && i+k.n <= len(buf) && string(buf[i:i+k.n]) == k.text
+}
+
+// keyFrom reads the next key and returns its index in t, or -1 for a key
+// not in it. guess is the index expected (producers write keys in a fixed
+// order, so callers pass the one that followed last time); it and the two
+// after it are compared in place before the key is scanned.
+func (s *scanner) keyFrom(t *keyTable, guess int) int {
+	if guess < len(t.lits) && t.lits[guess].at(s.buf, s.pos) {
+		s.pos += t.lits[guess].n
+		return guess
+	}
+	return s.keyFromSlow(t, guess)
+}
+
+// keyFromSlow is keyFrom after its first guess missed; apart so that the
+// common case inlines.
+func (s *scanner) keyFromSlow(t *keyTable, guess int) int {
+	for i := guess + 1; i < len(t.lits) && i < guess+3; i++ {
 		if t.lits[i].at(s.buf, s.pos) {
 			s.pos += t.lits[i].n
-			*next = i + 1
-			return t.names[i]
+			return i
 		}
 	}
 	k := s.key()
 	for j, n := range t.names {
 		if string(n) == string(k) {
-			*next = j + 1
-			break
+			return j
 		}
 	}
-	return k
+	if j, ok := t.aliases[string(k)]; ok {
+		return j
+	}
+	return -1
 }

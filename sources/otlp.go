@@ -356,8 +356,25 @@ func (d *decoder) newTrace(r *spanRec) bool {
 
 // spanKeys is the order the OpenTelemetry SDKs and the Collector write a
 // span's fields in.
-var spanKeys = newKeyTable("traceId", "spanId", "parentSpanId", "flags", "name", "kind",
-	"startTimeUnixNano", "endTimeUnixNano", "attributes", "events", "links", "status")
+var spanKeys = newKeyTable("traceId|trace_id", "spanId|span_id", "parentSpanId|parent_span_id", "flags", "name", "kind",
+	"startTimeUnixNano|start_time_unix_nano", "endTimeUnixNano|end_time_unix_nano", "attributes", "events", "links", "status")
+
+// Indexes in spanKeys.
+const (
+	keyTraceID = iota
+	keySpanID
+	keyParentSpanID
+	keyFlags
+	keyName
+	keyKind
+	keyStart
+	keyEnd
+	keyAttributes
+	keyEvents
+	keyLinks
+	keyStatus
+	numSpanKeys
+)
 
 func (d *decoder) span(r *spanRec, enc idEncoding) {
 	s := d.s
@@ -367,22 +384,28 @@ func (d *decoder) span(r *spanRec, enc idEncoding) {
 		return
 	}
 	statusErr := false
-	guess := 0
+	// prev indexes d.spanNext: the key read last, or numSpanKeys before the
+	// first; d.spanNext remembers which key followed it in the last span.
+	prev := numSpanKeys
 	for first := true; s.more('}', &first); {
-		k := s.keyFrom(spanKeys, &guess)
-		switch string(k) {
-		case "traceId", "trace_id":
+		k := s.keyFrom(spanKeys, int(d.spanNext[prev]))
+		if k >= 0 {
+			d.spanNext[prev] = uint8(k)
+			prev = k
+		}
+		switch k {
+		case keyTraceID:
 			if enc != idHex || !d.sameTrace(r) && !d.newTrace(r) {
 				d.traceID(r, s.str(), enc)
 			}
-		case "spanId", "span_id":
+		case keySpanID:
 			var b [8]byte
 			if enc == idHex && s.hexString(b[:]) {
 				r.id = spanIDOf(b)
 			} else {
 				r.id = d.spanID(r, s.str(), enc, "spanId")
 			}
-		case "parentSpanId", "parent_span_id":
+		case keyParentSpanID:
 			if s.isNull() {
 				continue
 			}
@@ -392,15 +415,15 @@ func (d *decoder) span(r *spanRec, enc idEncoding) {
 			} else {
 				r.parent = d.spanID(r, s.str(), enc, "parentSpanId")
 			}
-		case "name":
+		case keyName:
 			r.name = s.strStable()
-		case "kind":
+		case keyKind:
 			r.kind = d.kind(r)
-		case "startTimeUnixNano", "start_time_unix_nano":
+		case keyStart:
 			r.start, r.hasStart = d.time(r, "startTimeUnixNano")
-		case "endTimeUnixNano", "end_time_unix_nano":
+		case keyEnd:
 			r.end, r.hasEnd = d.time(r, "endTimeUnixNano")
-		case "attributes":
+		case keyAttributes:
 			d.attributes(func(k, v []byte, kind anyKind) {
 				switch string(k) {
 				case "error":
@@ -416,11 +439,11 @@ func (d *decoder) span(r *spanRec, enc idEncoding) {
 					r.attrs = append(r.attrs, keptValue{key: i, val: v})
 				}
 			})
-		case "status":
+		case keyStatus:
 			statusErr = d.status()
-		case "links":
+		case keyLinks:
 			d.links(r, enc)
-		default: // events, traceState, flags, dropped counts
+		default: // events, flags, traceState, dropped counts
 			s.skip()
 		}
 	}
