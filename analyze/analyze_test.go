@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/trace-forensics/trace-forensics/internal/synth"
 	"github.com/trace-forensics/trace-forensics/sources"
 )
 
@@ -314,4 +316,68 @@ rules:
 	if r.Origin != "r.yaml:5" || !strings.Contains(r.Conditions, "orchestrate") {
 		t.Errorf("origin %q conditions %q", r.Origin, r.Conditions)
 	}
+}
+
+// TestQuantilesPreparedInParallel checks that the figures do not depend on
+// how many goroutines computed the quantiles, and that every reported
+// quantile is the one a histogram of the same values gives: enough
+// requests that the large distributions take the scratch-histogram path.
+func TestQuantilesPreparedInParallel(t *testing.T) {
+	ds := loadSynth(t, synth.Config{Requests: 6000, Seed: 11}, "prompt.version")
+	pct := []float64{50, 95, 99, 99.9}
+	var results []*Result
+	for _, workers := range []int{1, 3} {
+		r, err := Analyze(ds, Options{Workers: workers, Percentiles: pct, GroupBy: "prompt.version"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, r)
+	}
+	check := func(what string, d Dist, s Summary) {
+		t.Helper()
+		if d.Count <= sortMax && what == "requests" {
+			t.Fatalf("%s: %d values do not reach the scratch-histogram path", what, d.Count)
+		}
+		h := d.Histogram()
+		for i, p := range pct {
+			want := nsToMs(min(max(h.ValueAtPercentile(p)*1000, d.MinNs), d.MaxNs))
+			if s.Quantiles[i] != want {
+				t.Errorf("%s p%v = %v, histogram says %v", what, p, s.Quantiles[i], want)
+			}
+		}
+	}
+	for _, r := range results {
+		check("requests", r.Requests.Dist, r.Requests.Summary)
+		for _, op := range r.Operations {
+			check(op.Service+" "+op.Operation+" duration", op.DurationDist, op.Duration)
+			check(op.Service+" "+op.Operation+" critical path", op.CriticalPathDist, op.CriticalPath)
+		}
+		for _, st := range r.Stages {
+			check(st.Stage+" critical path", st.CriticalPathDist, st.CriticalPath)
+			check(st.Stage+" duration", st.DurationDist, st.Duration)
+		}
+		if len(r.Groups) < 2 {
+			t.Fatalf("%d groups, want the prompt versions", len(r.Groups))
+		}
+	}
+	if !reflect.DeepEqual(summaries(results[0]), summaries(results[1])) {
+		t.Errorf("one goroutine and three give different figures")
+	}
+}
+
+func summaries(r *Result) []Summary {
+	out := []Summary{r.Requests.Summary, r.Coverage.Untraced}
+	for _, op := range r.Operations {
+		out = append(out, op.Duration, op.Self, op.CriticalPath)
+	}
+	for _, st := range r.Stages {
+		out = append(out, st.CriticalPath, st.Self, st.Duration, st.Untraced)
+	}
+	for _, g := range r.Groups {
+		out = append(out, g.Requests.Summary)
+		for _, st := range g.Stages {
+			out = append(out, st.CriticalPath, st.Self, st.Duration, st.Untraced)
+		}
+	}
+	return out
 }

@@ -286,6 +286,16 @@ func (d *Dist) prepare(ps []float64) {
 	if d.Hist != nil || d.raw.n <= sortMax {
 		return
 	}
+	missing := false
+	for _, q := range ps {
+		if _, ok := d.memoized(q); !ok {
+			missing = true
+			break
+		}
+	}
+	if !missing {
+		return
+	}
 	h := scratch.Get().(*hdr.Histogram)
 	defer scratch.Put(h)
 	h.Reset()

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trace-forensics/trace-forensics/sources"
@@ -13,6 +15,7 @@ import (
 // request logs) into the Result.
 func (w *worker) result(all []*worker) *Result {
 	pct := w.opt.Percentiles
+	w.prepareQuantiles(len(all))
 	text := w.ds.TraceText
 	top := w.top
 	r := &Result{
@@ -386,4 +389,61 @@ func (w *worker) ruleUsage() ([]RuleUsage, []OpCount) {
 	}
 	sortOps(unmatched)
 	return out, unmatched
+}
+
+// prepareQuantiles computes the quantiles of every distribution of the
+// top scope and the groups, on n goroutines: finding them is the one
+// serial step left after the workers merge, and its cost grows with the
+// number of spans. It first adds the zeros for requests without an
+// operation or stage exactly as operations, stageStats and coverage do (a
+// second RecordZeros then adds none). Each Dist is prepared by one
+// goroutine, since memos are not safe for concurrent use; the result then
+// reads memoized values.
+func (w *worker) prepareQuantiles(n int) {
+	var dists []*Dist
+	add := func(sc *scope, top bool) {
+		if sc == nil {
+			return
+		}
+		reqs := sc.req.Count
+		dists = append(dists, &sc.req, &sc.untraced)
+		for _, a := range sc.ops {
+			if a == nil || a.dur.Count == 0 {
+				continue
+			}
+			a.cp.RecordZeros(reqs - a.cp.Count)
+			dists = append(dists, &a.dur, &a.self, &a.cp)
+			if top && a.untSum != 0 {
+				a.unt.RecordZeros(reqs - a.unt.Count)
+				dists = append(dists, &a.unt)
+			}
+		}
+		for _, a := range sc.stages {
+			if a == nil || a.requests == 0 {
+				continue
+			}
+			for _, d := range []*Dist{&a.cp, &a.self, &a.dur, &a.unt} {
+				d.RecordZeros(reqs - d.Count)
+				dists = append(dists, d)
+			}
+		}
+	}
+	add(w.top, true)
+	for _, sc := range w.groups {
+		add(sc, false)
+	}
+	// Largest first, so that no goroutine is left with a big one at the end.
+	slices.SortFunc(dists, func(a, b *Dist) int { return cmp.Compare(b.Count, a.Count) })
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(n, 1) {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(dists)); i = next.Add(1) - 1 {
+				if d := dists[i]; d.Count > 0 {
+					d.Summarize(w.opt.Percentiles)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
