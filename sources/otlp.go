@@ -178,6 +178,10 @@ func (d *decoder) attributes(fn func(k, v []byte, kind anyKind)) {
 		return
 	}
 	for first := true; s.more(']', &first); {
+		if key, v, ok := d.stringAttribute(); ok {
+			fn(key, v, anyString)
+			continue
+		}
 		if key, raw, ok := d.fastAttribute(); ok {
 			if v, ok := plainStringValue(raw); ok {
 				fn(key, v, anyString)
@@ -213,6 +217,31 @@ func (d *decoder) attributes(fn func(k, v []byte, kind anyKind)) {
 		v, kind := d.anyValue(raw)
 		fn(key, v, kind)
 	}
+}
+
+// stringAttribute reads {"key":"k","value":{"stringValue":"v"}} written
+// with no spaces or escapes, the form of nearly every attribute, in one
+// pass, and returns both texts whether or not the key is wanted (the
+// callers' functions pick theirs). It reports false, consuming nothing,
+// for any other form.
+func (d *decoder) stringAttribute() (key, val []byte, ok bool) {
+	s := d.s
+	const open, mid, tail = `{"key":"`, `","value":{"stringValue":"`, `"}}`
+	buf, start := s.buf, s.pos
+	if !hasPrefixAt(buf, start, open) {
+		return nil, nil, false
+	}
+	keyEnd, escaped := s.strEnd(start + len(open))
+	if keyEnd < 0 || escaped || !hasPrefixAt(buf, keyEnd, mid) {
+		return nil, nil, false
+	}
+	valStart := keyEnd + len(mid)
+	valEnd, escaped := s.strEnd(valStart)
+	if valEnd < 0 || escaped || !hasPrefixAt(buf, valEnd, tail) {
+		return nil, nil, false
+	}
+	s.pos = valEnd + len(tail)
+	return buf[start+len(open) : keyEnd], buf[valStart:valEnd], true
 }
 
 // fastAttribute reads an attribute written the way every OTLP/JSON producer

@@ -136,6 +136,33 @@ func TestOTLPKeptAttributes(t *testing.T) {
 	}
 }
 
+// TestOTLPAttributeLayouts gives one kept attribute in every layout the
+// readers' fast paths must either take or leave to the general reader.
+func TestOTLPAttributeLayouts(t *testing.T) {
+	for name, c := range map[string]struct{ attr, want string }{
+		"plain":         {`{"key":"k","value":{"stringValue":"v w"}}`, "v w"},
+		"spaces":        {`{ "key" : "k" , "value" : { "stringValue" : "v w" } }`, "v w"},
+		"value first":   {`{"value":{"stringValue":"v w"},"key":"k"}`, "v w"},
+		"escaped value": {`{"key":"k","value":{"stringValue":"v\u0020w"}}`, "v w"},
+		"escaped key":   {`{"key":"\u006b","value":{"stringValue":"v w"}}`, "v w"},
+		"snake case":    {`{"key":"k","value":{"string_value":"v w"}}`, "v w"},
+		"extra field":   {`{"key":"k","value":{"stringValue":"v w"},"x":1}`, "v w"},
+		"int value":     {`{"key":"k","value":{"intValue":"12"}}`, "12"},
+		"bool value":    {`{"key":"k","value":{"boolValue":true}}`, "true"},
+	} {
+		doc := `{"resourceSpans":[{"scopeSpans":[{"spans":[` + otlpSpan(tid, sidRoot, "", "a", 1, 2,
+			`"attributes":[{"key":"other","value":{"stringValue":"x"}},`+c.attr+`,{"key":"error","value":{"stringValue":"true"}}]`) + `]}]}]}`
+		ds := load(t, doc, Options{Keep: []string{"k"}})
+		span := allSpans(ds)[0]
+		if v, ok := ds.Catalog.Shapes()[span.Shape].Attr("k"); !ok || v != c.want {
+			t.Errorf("%s: k = %q, %v; want %q", name, v, ok, c.want)
+		}
+		if span.Flags&FlagError == 0 {
+			t.Errorf("%s: the error attribute after it was not seen", name)
+		}
+	}
+}
+
 func TestOTLPWarnings(t *testing.T) {
 	doc := `{"resourceSpans":[{"scopeSpans":[{"spans":[` + strings.Join([]string{
 		otlpSpan(tid, "0000000000000001", "", "no service", 10, 20, ""),
