@@ -467,6 +467,44 @@ func (s *scanner) hexString(dst []byte) bool {
 	return true
 }
 
+// hexSpanID is hexString for the usual 16-digit span ID, decoded straight
+// into its number.
+func (s *scanner) hexSpanID() (SpanID, bool) {
+	i := s.pos
+	if i+17 >= len(s.buf) || s.buf[i] != '"' || s.buf[i+17] != '"' {
+		return 0, false
+	}
+	b := s.buf[i+1 : i+17]
+	hi, ok1 := hex8(binary.LittleEndian.Uint64(b))
+	lo, ok2 := hex8(binary.LittleEndian.Uint64(b[8:]))
+	if !ok1 || !ok2 {
+		return 0, false
+	}
+	s.pos = i + 18
+	// hex8 gives the bytes in the order written; the ID is big-endian.
+	return SpanID(bits.ReverseBytes64(uint64(lo)<<32 | uint64(hi))), true
+}
+
+// hexTraceID is hexString for a 32-digit trace ID.
+func (s *scanner) hexTraceID(dst *TraceID) bool {
+	i := s.pos
+	if i+33 >= len(s.buf) || s.buf[i] != '"' || s.buf[i+33] != '"' {
+		return false
+	}
+	b := s.buf[i+1 : i+33]
+	w0, ok0 := hex8(binary.LittleEndian.Uint64(b))
+	w1, ok1 := hex8(binary.LittleEndian.Uint64(b[8:]))
+	w2, ok2 := hex8(binary.LittleEndian.Uint64(b[16:]))
+	w3, ok3 := hex8(binary.LittleEndian.Uint64(b[24:]))
+	if !ok0 || !ok1 || !ok2 || !ok3 {
+		return false
+	}
+	binary.LittleEndian.PutUint64(dst[:8], uint64(w0)|uint64(w1)<<32)
+	binary.LittleEndian.PutUint64(dst[8:], uint64(w2)|uint64(w3)<<32)
+	s.pos = i + 34
+	return true
+}
+
 // nanosString reads a 19-digit decimal string, the form of every Unix
 // nanosecond timestamp from 2001 to 2286, eight digits at a time. It
 // consumes nothing and reports false for anything else.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -185,6 +186,49 @@ func TestFastPaths(t *testing.T) {
 		s := scanner{buf: []byte(in)}
 		if s.hexString(id[:]) || s.pos != 0 {
 			t.Errorf("hexString(%s) accepted", in)
+		}
+	}
+}
+
+// TestHexIDsAgree checks the span and trace ID fast paths against
+// hexString on random IDs in both cases, and that they refuse what it
+// refuses without consuming anything.
+func TestHexIDsAgree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		var raw [16]byte
+		for i := range raw {
+			raw[i] = byte(rng.Uint32())
+		}
+		for _, text := range []string{hex.EncodeToString(raw[:]), strings.ToUpper(hex.EncodeToString(raw[:]))} {
+			var want TraceID
+			s := scanner{buf: []byte(`"` + text + `",`)}
+			if !s.hexString(want[:]) {
+				t.Fatalf("hexString(%s) refused", text)
+			}
+			var got TraceID
+			s = scanner{buf: []byte(`"` + text + `",`)}
+			if !s.hexTraceID(&got) || got != want || s.pos != 34 {
+				t.Errorf("hexTraceID(%s) = %x at %d, want %x", text, got, s.pos, want)
+			}
+			var wantSpan [8]byte
+			s = scanner{buf: []byte(`"` + text[:16] + `"}`)}
+			s.hexString(wantSpan[:])
+			s = scanner{buf: []byte(`"` + text[:16] + `"}`)}
+			if id, ok := s.hexSpanID(); !ok || id != spanIDOf(wantSpan) || s.pos != 18 {
+				t.Errorf("hexSpanID(%s) = %v, %v at %d", text[:16], id, ok, s.pos)
+			}
+		}
+	}
+	for _, in := range []string{`"eee19b7ec3c1b17",`, `"eee19b7ec3c1b17x",`, `"eee19b7e","c1b17",`, `"eee19b7ec3c1b1740"`, `"eee19b7ec3c1b174`} {
+		s := scanner{buf: []byte(in)}
+		if _, ok := s.hexSpanID(); ok || s.pos != 0 {
+			t.Errorf("hexSpanID(%s) accepted", in)
+		}
+		var id TraceID
+		s = scanner{buf: []byte(strings.Replace(in, `"e`, `"0123456789abcdefe`, 1))}
+		if s.hexTraceID(&id) || s.pos != 0 {
+			t.Errorf("hexTraceID(%s) accepted", s.buf)
 		}
 	}
 }

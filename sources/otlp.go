@@ -372,7 +372,7 @@ func (d *decoder) sameTrace(r *spanRec) bool {
 func (d *decoder) newTrace(r *spanRec) bool {
 	s := d.s
 	i := s.pos
-	if !s.hexString(r.trace[:]) {
+	if !s.hexTraceID(&r.trace) {
 		return false
 	}
 	b := s.buf[i+1 : i+33]
@@ -428,22 +428,12 @@ func (d *decoder) span(r *spanRec, enc idEncoding) {
 				d.traceID(r, s.str(), enc)
 			}
 		case keySpanID:
-			var b [8]byte
-			if enc == idHex && s.hexString(b[:]) {
-				r.id = spanIDOf(b)
-			} else {
-				r.id = d.spanID(r, s.str(), enc, "spanId")
-			}
+			r.id = d.hexOrSpanID(r, enc, "spanId")
 		case keyParentSpanID:
 			if s.isNull() {
 				continue
 			}
-			var b [8]byte
-			if enc == idHex && s.hexString(b[:]) {
-				r.parent = spanIDOf(b)
-			} else {
-				r.parent = d.spanID(r, s.str(), enc, "parentSpanId")
-			}
+			r.parent = d.hexOrSpanID(r, enc, "parentSpanId")
 		case keyName:
 			r.name = s.strStable()
 		case keyKind:
@@ -590,6 +580,16 @@ func (d *decoder) spanID(r *spanRec, v []byte, enc idEncoding, field string) Spa
 		return 0
 	}
 	return spanIDOf(b)
+}
+
+// hexOrSpanID reads a span ID, on the fast path when it is 16 hex digits.
+func (d *decoder) hexOrSpanID(r *spanRec, enc idEncoding, field string) SpanID {
+	if enc == idHex {
+		if id, ok := d.s.hexSpanID(); ok {
+			return id
+		}
+	}
+	return d.spanID(r, d.s.str(), enc, field)
 }
 
 func spanIDOf(b [8]byte) SpanID { return SpanID(binary.BigEndian.Uint64(b[:])) }
