@@ -552,12 +552,11 @@ type keyTable struct {
 }
 
 // keyLit is `"name":` as three masked eight-byte words, so a key of up to
-// 24 bytes is recognised with three loads and compares; longer keys also
-// compare the rest of text.
+// 24 bytes is recognised with three loads and compares. Longer keys are
+// never recognised in place: keyFromSlow reads them.
 type keyLit struct {
 	n    int
 	w, m [3]uint64
-	text string
 }
 
 // newKeyTable builds a table from names, each written "name" or
@@ -572,13 +571,17 @@ func newKeyTable(names ...string) *keyTable {
 			}
 		}
 		lit := `"` + name + `":`
-		k := keyLit{n: len(lit), text: lit}
-		var word [24]byte
-		copy(word[:], lit)
-		for j := range k.w {
-			k.w[j] = binary.LittleEndian.Uint64(word[8*j:])
-			for b := 8 * j; b < 8*j+8 && b < len(lit); b++ {
-				k.m[j] |= 0xff << (8 * (b - 8*j))
+		k := keyLit{n: len(lit)}
+		if len(lit) > len(k.w)*8 {
+			k.m[0] = 0xff // and w[0] is 0, never a quote
+		} else {
+			var word [24]byte
+			copy(word[:], lit)
+			for j := range k.w {
+				k.w[j] = binary.LittleEndian.Uint64(word[8*j:])
+				for b := 8 * j; b < 8*j+8 && b < len(lit); b++ {
+					k.m[j] |= 0xff << (8 * (b - 8*j))
+				}
 			}
 		}
 		t.lits = append(t.lits, k)
@@ -587,20 +590,16 @@ func newKeyTable(names ...string) *keyTable {
 	return t
 }
 
-// at reports whether buf holds the literal at i.
+// at reports whether buf holds the literal at i. It may say no for a key
+// it holds near the end of buf, where a caller reads the key instead.
 func (k *keyLit) at(buf []byte, i int) bool {
-	if uint(i)+24 > uint(len(buf)) || k.n > 24 {
-		return k.atSlow(buf, i)
+	if uint(i)+24 > uint(len(buf)) {
+		return false
 	}
 	b := buf[i : i+24]
 	return binary.LittleEndian.Uint64(b)&k.m[0] == k.w[0] &&
 		binary.LittleEndian.Uint64(b[8:])&k.m[1] == k.w[1] &&
 		binary.LittleEndian.Uint64(b[16:])&k.m[2] == k.w[2]
-}
-
-// atSlow is at for long keys and near the end of the buffer.
-func (k *keyLit) atSlow(buf []byte, i int) bool {
-	return i >= 0 && i+k.n <= len(buf) && string(buf[i:i+k.n]) == k.text
 }
 
 // keyFrom reads the next key and returns its index in t, or -1 for a key
