@@ -537,9 +537,17 @@ func (w *worker) bucket(slabs [][]sources.Span) {
 			continue
 		}
 		w.t.ID = at(h).Trace
-		w.t.Spans = w.t.Spans[:0]
+		// The chain runs from the last span read to the first; filled from
+		// the end, the spans keep the order they were read in, which is
+		// close to start order and leaves sortSpans little to do.
+		k := 0
 		for q := h; q >= 0; q = next[q] {
-			w.t.Spans = append(w.t.Spans, *at(q))
+			k++
+		}
+		w.t.Spans = slices.Grow(w.t.Spans[:0], k)[:k]
+		for q := h; q >= 0; q = next[q] {
+			k--
+			w.t.Spans[k] = *at(q)
 		}
 		w.trace(&w.t)
 	}
