@@ -412,7 +412,7 @@ type worker struct {
 	noGroupKey int
 	warn       sources.Warnings
 	skew       []SkewStats      // by service index
-	gaps       map[uint64]int64 // packed gapKeys: a map with integer keys is several times faster
+	gaps       sums             // by packed gapKey
 	gapsWide   map[gapKey]int64 // when there are too many operations to pack
 	ruleUse    map[ruleOp]int64
 	opStage    [][]stageCount // per op: the stages of its spans
@@ -451,7 +451,7 @@ type stageCount struct {
 }
 
 func newWorker(e *env) *worker {
-	w := &worker{env: e, gaps: map[uint64]int64{}, gapsWide: map[gapKey]int64{}}
+	w := &worker{env: e, gapsWide: map[gapKey]int64{}}
 	w.top = newScope(len(e.ops), e.stages.numStages(), e.opt.Exemplars)
 	if e.opt.GroupBy != "" {
 		w.groups = make([]*scope, len(e.groups)+1)
@@ -823,7 +823,7 @@ func (w *worker) gapsOf(t *Trace) {
 		}
 		k := gapKey{opOf(s.Span), opOf(s.After), opOf(s.Before)}
 		if p, ok := k.pack(); ok {
-			w.gaps[p] += s.To - s.From
+			w.gaps.add(p, s.To-s.From)
 		} else {
 			w.gapsWide[k] += s.To - s.From
 		}
@@ -1031,9 +1031,7 @@ func (w *worker) merge(o *worker) {
 	for k, v := range o.gapsWide {
 		w.gapsWide[k] += v
 	}
-	for k, v := range o.gaps {
-		w.gaps[k] += v
-	}
+	o.gaps.each(w.gaps.add)
 	for k, v := range o.ruleUse {
 		w.ruleUse[k] += v
 	}

@@ -297,9 +297,7 @@ func (w *worker) coverage(sc *scope, pct []float64) Coverage {
 			best[k.parent] = gapTotal{k, v}
 		}
 	}
-	for p, v := range w.gaps {
-		consider(unpackGap(p), v)
-	}
+	w.gaps.each(func(p uint64, v int64) { consider(unpackGap(p), v) })
 	for k, v := range w.gapsWide {
 		consider(k, v)
 	}
