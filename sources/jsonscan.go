@@ -99,6 +99,24 @@ func (s *scanner) enter(open byte) bool {
 //
 //	for first := true; s.more('}', &first); { key := s.key(); ... }
 func (s *scanner) more(close byte, first *bool) bool {
+	// The usual case, with no whitespace, small enough to inline.
+	if i := s.pos; i < len(s.buf) && s.buf[i] > ' ' {
+		switch c := s.buf[i]; {
+		case c == close:
+			s.pos = i + 1
+			return false
+		case *first:
+			*first = false
+			return true
+		case c == ',':
+			s.pos = i + 1
+			return true
+		}
+	}
+	return s.moreSlow(close, first)
+}
+
+func (s *scanner) moreSlow(close byte, first *bool) bool {
 	c := s.peek()
 	if c == close {
 		s.pos++
