@@ -727,7 +727,7 @@ func (w *worker) accumulate(t *Trace) {
 			}
 			oa := sc.op(uint32(op))
 			if w.opOK[op] {
-				oa.dur.Exemplars.offer(pr.opMax[op], t.ID)
+				oa.dur.Exemplars.offer(pr.opMax[op], &t.ID)
 			}
 			if !hasRoot {
 				continue
@@ -753,7 +753,7 @@ func (w *worker) accumulate(t *Trace) {
 				}
 				sa := sc.stage(st)
 				sa.cp.Record(pr.stCP[st])
-				sa.cp.Exemplars.offer(pr.stCP[st], t.ID)
+				sa.cp.Exemplars.offer(pr.stCP[st], &t.ID)
 				sa.self.Record(pr.stSelf[st])
 				sa.dur.Record(pr.stCover[st])
 				sa.cpSum += pr.stCP[st]

@@ -350,15 +350,22 @@ func (e *exemplars) better(a, b exemplar) bool {
 }
 
 // offer considers one trace's value. A trace appears at most once: offer it
-// once per trace, with its largest value.
-func (e *exemplars) offer(ns int64, t sources.TraceID) {
+// once per trace, with its largest value. Most values are not among the
+// slowest, so that answer comes first and copies nothing.
+func (e *exemplars) offer(ns int64, t *sources.TraceID) {
 	if e.k == 0 {
 		return
 	}
-	x := exemplar{ns, t}
-	if len(e.items) == e.k && !e.better(x, e.items[len(e.items)-1]) {
-		return
+	if n := len(e.items); n == e.k {
+		last := &e.items[n-1]
+		if ns < last.ns || ns == last.ns && string(t[:]) >= string(last.trace[:]) {
+			return
+		}
 	}
+	e.insert(exemplar{ns, *t})
+}
+
+func (e *exemplars) insert(x exemplar) {
 	i, _ := slices.BinarySearchFunc(e.items, x, func(a, b exemplar) int {
 		if e.better(a, b) {
 			return -1
@@ -379,7 +386,7 @@ func (e *exemplars) merge(o *exemplars) {
 		e.k = o.k
 	}
 	for _, x := range o.items {
-		e.offer(x.ns, x.trace)
+		e.offer(x.ns, &x.trace)
 	}
 }
 

@@ -134,7 +134,7 @@ func (s *scope) merge(o *scope) {
 func (s *scope) request(r *sources.Span, id sources.TraceID, untraced int64) {
 	d := r.Duration()
 	s.req.Record(d)
-	s.req.Exemplars.offer(d, id)
+	s.req.Exemplars.offer(d, &id)
 	if r.Flags&sources.FlagError != 0 {
 		s.reqErr++
 	}
