@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -196,8 +197,12 @@ type job struct {
 	byteBase int64
 	proto    bool              // an OTLP protobuf message rather than JSON
 	emit     func(*sink) error // when set, called instead of decoding buf
-	pool     *sync.Pool
+	pool     *sync.Pool        // where buf goes back after decoding, if anywhere
+	release  func([]byte)      // or what to call with buf after decoding (a mapped file)
 }
+
+// errShrank reports a mapped file that became shorter while it was read.
+var errShrank = errors.New("the file became shorter while it was being read")
 
 // chunkSize is the size of the line batches that are decoded in parallel.
 const chunkSize = 1 << 20
@@ -306,9 +311,18 @@ func run(ctx context.Context, opt Options, produce func(context.Context, *loader
 			d := newDecoder(sk)
 			for j := range l.jobs {
 				if ctx.Err() != nil {
+					if j.release != nil {
+						j.release(j.buf)
+					}
 					continue // drain
 				}
-				err := decodeJob(d, sk, &j, st)
+				var err error
+				if j.release != nil {
+					err = decodeMapped(d, sk, &j, st)
+					j.release(j.buf)
+				} else {
+					err = decodeJob(d, sk, &j, st)
+				}
 				if j.pool != nil {
 					j.pool.Put(j.buf[:0])
 				}
@@ -393,6 +407,21 @@ func compact(s []string) []string {
 	return out
 }
 
+// decodeMapped is decodeJob on a mapped file's pages, where a file cut
+// short makes the missing pages fault: that becomes an error, not a crash.
+func decodeMapped(d *decoder, sk *sink, j *job, st *store) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			err = fmt.Errorf("%s: %w", j.in.name, errShrank)
+		}
+	}()
+	return decodeJob(d, sk, j, st)
+}
+
 func decodeJob(d *decoder, sk *sink, j *job, st *store) error {
 	sk.file, sk.fileIdx, sk.lineBase, sk.byteBase = j.in.name, j.in.idx, j.lineBase, j.byteBase
 	sk.spans = 0
@@ -460,6 +489,9 @@ func produce(ctx context.Context, in *input, stdin io.Reader, send func(job) boo
 		r = f
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 			sizeHint = st.Size()
+			if handled, err := produceMapped(in, f, sizeHint, send); handled {
+				return err
+			}
 		}
 	}
 	br := bufio.NewReaderSize(r, 64<<10)

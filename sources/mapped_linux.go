@@ -1,0 +1,150 @@
+package sources
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+)
+
+// mapMin is the smallest file read through a memory mapping; below it the
+// mapping costs more than the copy it saves.
+const mapMin = 8 << 20
+
+// madvPopulateRead (Linux 5.14) maps a range's pages in one call instead of
+// one fault at a time; older kernels refuse it and the faults happen anyway.
+const madvPopulateRead = 22
+
+// produceMapped reads an uncompressed JSON file through a read-only memory
+// mapping: the decoders work on the mapped pages themselves, which saves
+// copying every byte out of the page cache. Each chunk's pages are dropped
+// from the mapping once it is decoded, so the mapping costs a few
+// megabytes of memory, not the file's size. It reports false, having sent
+// nothing, for files it leaves to the reading path (small, compressed,
+// records, protobuf, or not starting like JSON).
+func produceMapped(in *input, f *os.File, size int64, send func(job) bool) (bool, error) {
+	if size < mapMin || int64(int(size)) != size {
+		return false, nil
+	}
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return false, nil
+	}
+	m := &mapping{data: data}
+	m.refs.Store(1)
+	defer m.release(nil) // the producer's reference
+
+	// A file cut short while mapped makes its missing pages fault: that
+	// becomes an error instead of a crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	handled, err := m.produce(in, send)
+	if handled {
+		mappedFiles.Add(1)
+	}
+	return handled, err
+}
+
+// mappedFiles counts the files read through a mapping, for tests.
+var mappedFiles atomic.Int64
+
+type mapping struct {
+	data []byte
+	refs atomic.Int64
+}
+
+// pages returns the part of the mapping holding chunk's pages: the pages
+// inside it only, or also those it shares with its neighbours.
+func (m *mapping) pages(chunk []byte, shared bool) []byte {
+	page := os.Getpagesize()
+	at := int(uintptr(unsafe.Pointer(unsafe.SliceData(chunk))) - uintptr(unsafe.Pointer(unsafe.SliceData(m.data))))
+	from, to := at&^(page-1), (at+len(chunk)+page-1)&^(page-1)
+	if !shared {
+		from, to = (at+page-1)&^(page-1), (at+len(chunk))&^(page-1)
+	}
+	if to > len(m.data) {
+		to = len(m.data) // the last page is mapped whole
+	}
+	if to <= from {
+		return nil
+	}
+	return m.data[from:to]
+}
+
+// release drops a decoded chunk's pages from the mapping (those it shares
+// with a neighbour stay) and the reference its job held; the last
+// reference unmaps the file.
+func (m *mapping) release(chunk []byte) {
+	if p := m.pages(chunk, false); len(p) > 0 {
+		_ = syscall.Madvise(p, syscall.MADV_DONTNEED)
+	}
+	if m.refs.Add(-1) == 0 {
+		_ = syscall.Munmap(m.data)
+	}
+}
+
+func (m *mapping) produce(in *input, send func(job) bool) (handled bool, err error) {
+	data := m.data
+	head := data[:min(len(data), tracesProtoPeek)]
+	if bytes.HasPrefix(head, gzipMagic) || bytes.HasPrefix(head, zstdMagic) ||
+		len(head) >= 5 && isRecordStart(head) || isTracesProto(head) {
+		return false, nil
+	}
+	start := 0
+	if bytes.HasPrefix(data, utf8BOM) {
+		start = len(utf8BOM)
+	}
+	body := data[start:]
+	if i := bytes.IndexFunc(body[:min(len(body), 4096)], func(r rune) bool {
+		return r != ' ' && r != '\n' && r != '\r' && r != '\t'
+	}); i < 0 || body[i] != '{' && body[i] != '[' {
+		return false, nil // the reading path says what is wrong
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			handled, err = true, fmt.Errorf("%s: %w", in.name, errShrank)
+		}
+	}()
+	sendChunk := func(chunk []byte, line int, off int64) bool {
+		if p := m.pages(chunk, true); len(p) > 0 {
+			_ = syscall.Madvise(p, madvPopulateRead)
+		}
+		m.refs.Add(1)
+		if !send(job{in: in, buf: chunk, lineBase: line, byteBase: off, release: m.release}) {
+			m.release(nil)
+			return false
+		}
+		return true
+	}
+	if !firstLineComplete(body[:min(len(body), chunkSize)]) {
+		sendChunk(body, 0, 0) // one document
+		return true, nil
+	}
+	line := 1
+	for off := 0; off < len(body); {
+		end := min(off+chunkSize, len(body))
+		cut := len(body) - off
+		if end < len(body) {
+			cut = bytes.LastIndexByte(body[off:end], '\n') + 1
+			if cut == 0 { // a line longer than a chunk
+				nl := bytes.IndexByte(body[end:], '\n')
+				cut = len(body) - off
+				if nl >= 0 {
+					cut = end - off + nl + 1
+				}
+			}
+		}
+		chunk := body[off : off+cut]
+		if !sendChunk(chunk, line, int64(off)) {
+			return true, nil
+		}
+		line += bytes.Count(chunk, []byte{'\n'})
+		off += cut
+	}
+	return true, nil
+}
