@@ -50,7 +50,7 @@ var errNotTrace = errors.New("no trace data recognised")
 func (d *decoder) decodeAll(buf []byte) error {
 	d.sk.buf = buf
 	d.found, d.keys = false, d.keys[:0]
-	if d.sk.lineBase > 0 {
+	if d.sk.lineBase > 0 || d.sk.lineAt != nil {
 		// JSON Lines: each line is decoded on its own, so a broken line is
 		// reported where it breaks, not where the next quote happens to be.
 		for start := 0; start < len(buf); {

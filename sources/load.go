@@ -193,7 +193,8 @@ func unwrapPathError(err error) error {
 type job struct {
 	in       *input
 	buf      []byte
-	lineBase int
+	lineBase int        // line number of buf[0] in JSON Lines, or 0
+	lineAt   func() int // or what finds it, when counting is put off until needed
 	byteBase int64
 	proto    bool              // an OTLP protobuf message rather than JSON
 	emit     func(*sink) error // when set, called instead of decoding buf
@@ -423,7 +424,7 @@ func decodeMapped(d *decoder, sk *sink, j *job, st *store) (err error) {
 }
 
 func decodeJob(d *decoder, sk *sink, j *job, st *store) error {
-	sk.file, sk.fileIdx, sk.lineBase, sk.byteBase = j.in.name, j.in.idx, j.lineBase, j.byteBase
+	sk.file, sk.fileIdx, sk.lineBase, sk.lineAt, sk.byteBase = j.in.name, j.in.idx, j.lineBase, j.lineAt, j.byteBase
 	sk.spans = 0
 	var err error
 	if j.emit != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -110,22 +111,24 @@ func (m *mapping) produce(in *input, send func(job) bool) (handled bool, err err
 			handled, err = true, fmt.Errorf("%s: %w", in.name, errShrank)
 		}
 	}()
-	sendChunk := func(chunk []byte, line int, off int64) bool {
+	sendChunk := func(chunk []byte, lineAt func() int, off int64) bool {
 		if p := m.pages(chunk, true); len(p) > 0 {
 			_ = syscall.Madvise(p, madvPopulateRead)
 		}
 		m.refs.Add(1)
-		if !send(job{in: in, buf: chunk, lineBase: line, byteBase: off, release: m.release}) {
+		if !send(job{in: in, buf: chunk, lineAt: lineAt, byteBase: off, release: m.release}) {
 			m.release(nil)
 			return false
 		}
 		return true
 	}
 	if !firstLineComplete(body[:min(len(body), chunkSize)]) {
-		sendChunk(body, 0, 0) // one document
+		sendChunk(body, nil, 0) // one document
 		return true, nil
 	}
-	line := 1
+	// Line numbers are only needed for messages: the chunks' first lines are
+	// counted when one is asked for, not before.
+	lines := &lineIndex{data: body}
 	for off := 0; off < len(body); {
 		end := min(off+chunkSize, len(body))
 		cut := len(body) - off
@@ -139,12 +142,43 @@ func (m *mapping) produce(in *input, send func(job) bool) (handled bool, err err
 				}
 			}
 		}
-		chunk := body[off : off+cut]
-		if !sendChunk(chunk, line, int64(off)) {
+		k := lines.add(off)
+		if !sendChunk(body[off:off+cut], func() int { return lines.at(k) }, int64(off)) {
 			return true, nil
 		}
-		line += bytes.Count(chunk, []byte{'\n'})
 		off += cut
 	}
 	return true, nil
+}
+
+// lineIndex finds the line numbers at chunk starts on demand, counting each
+// chunk's newlines at most once however many messages ask.
+type lineIndex struct {
+	mu    sync.Mutex
+	data  []byte
+	offs  []int // chunk starts
+	lines []int // line numbers at the first len(lines) chunk starts
+}
+
+// add records the next chunk's start and returns its index.
+func (x *lineIndex) add(off int) int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.offs = append(x.offs, off)
+	return len(x.offs) - 1
+}
+
+// at returns the line number at chunk k's start.
+func (x *lineIndex) at(k int) int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for len(x.lines) <= k {
+		i := len(x.lines)
+		if i == 0 {
+			x.lines = append(x.lines, 1)
+			continue
+		}
+		x.lines = append(x.lines, x.lines[i-1]+bytes.Count(x.data[x.offs[i-1]:x.offs[i]], []byte{'\n'}))
+	}
+	return x.lines[k]
 }

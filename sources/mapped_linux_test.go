@@ -160,3 +160,20 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+// TestLineIndex asks for chunk starts out of order and checks each against
+// a count from the beginning.
+func TestLineIndex(t *testing.T) {
+	data := bigJSONL(t)[:3<<20]
+	x := &lineIndex{data: data}
+	var offs []int
+	for off := 0; off < len(data); off += 100_003 {
+		offs = append(offs, off)
+		x.add(off)
+	}
+	for _, k := range []int{7, 3, 20, 0, 29, 29, 1} {
+		if want := bytes.Count(data[:offs[k]], []byte("\n")) + 1; x.at(k) != want {
+			t.Errorf("chunk %d: line %d, want %d", k, x.at(k), want)
+		}
+	}
+}

@@ -65,7 +65,8 @@ type sink struct {
 	// where the current buffer came from, for messages
 	file       string
 	buf        []byte
-	lineBase   int // line number of buf[0], 0 when the input is not line-based
+	lineBase   int        // line number of buf[0], 0 when the input is not line-based
+	lineAt     func() int // or what finds it when asked (a mapped file)
 	byteBase   int64
 	fileIdx    int
 	spans      int // spans accepted from the current file
@@ -108,6 +109,9 @@ func (sk *sink) keepIndex(k []byte) int {
 func (sk *sink) where(pos int) string {
 	if pos > len(sk.buf) {
 		pos = len(sk.buf)
+	}
+	if sk.lineBase == 0 && sk.lineAt != nil {
+		sk.lineBase = sk.lineAt()
 	}
 	if sk.lineBase > 0 {
 		line := sk.lineBase + bytes.Count(sk.buf[:pos], []byte{'\n'})
