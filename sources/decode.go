@@ -25,6 +25,8 @@ type decoder struct {
 	lastTrace    TraceID
 	lastTraceOK  bool
 
+	newlines int // in the last JSON Lines batch decoded
+
 	// spanNext[k] is the index in spanKeys of the key that followed key k
 	// in the last span read (spanNext[numSpanKeys]: its first key).
 	spanNext [numSpanKeys + 1]uint8
@@ -53,12 +55,14 @@ func (d *decoder) decodeAll(buf []byte) error {
 	if d.sk.lineBase > 0 || d.sk.lineAt != nil {
 		// JSON Lines: each line is decoded on its own, so a broken line is
 		// reported where it breaks, not where the next quote happens to be.
+		d.newlines = 0
 		for start := 0; start < len(buf); {
 			end := bytes.IndexByte(buf[start:], '\n')
 			if end < 0 {
 				end = len(buf)
 			} else {
 				end += start
+				d.newlines++
 			}
 			d.s.reset(buf[:end])
 			d.s.pos = start

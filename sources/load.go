@@ -195,6 +195,7 @@ type job struct {
 	buf      []byte
 	lineBase int        // line number of buf[0] in JSON Lines, or 0
 	lineAt   func() int // or what finds it, when counting is put off until needed
+	lineDone func(int)  // told the batch's newlines once it is decoded, with lineAt
 	byteBase int64
 	proto    bool              // an OTLP protobuf message rather than JSON
 	emit     func(*sink) error // when set, called instead of decoding buf
@@ -320,6 +321,9 @@ func run(ctx context.Context, opt Options, produce func(context.Context, *loader
 				var err error
 				if j.release != nil {
 					err = decodeMapped(d, sk, &j, st)
+					if err == nil && j.lineDone != nil {
+						j.lineDone(d.newlines) // before its pages go
+					}
 					j.release(j.buf)
 				} else {
 					err = decodeJob(d, sk, &j, st)

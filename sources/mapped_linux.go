@@ -111,19 +111,19 @@ func (m *mapping) produce(in *input, send func(job) bool) (handled bool, err err
 			handled, err = true, fmt.Errorf("%s: %w", in.name, errShrank)
 		}
 	}()
-	sendChunk := func(chunk []byte, lineAt func() int, off int64) bool {
+	sendChunk := func(chunk []byte, lineAt func() int, lineDone func(int), off int64) bool {
 		if p := m.pages(chunk, true); len(p) > 0 {
 			_ = syscall.Madvise(p, madvPopulateRead)
 		}
 		m.refs.Add(1)
-		if !send(job{in: in, buf: chunk, lineAt: lineAt, byteBase: off, release: m.release}) {
+		if !send(job{in: in, buf: chunk, lineAt: lineAt, lineDone: lineDone, byteBase: off, release: m.release}) {
 			m.release(nil)
 			return false
 		}
 		return true
 	}
 	if !firstLineComplete(body[:min(len(body), chunkSize)]) {
-		sendChunk(body, nil, 0) // one document
+		sendChunk(body, nil, nil, 0) // one document
 		return true, nil
 	}
 	// Line numbers are only needed for messages: the chunks' first lines are
@@ -143,7 +143,9 @@ func (m *mapping) produce(in *input, send func(job) bool) (handled bool, err err
 			}
 		}
 		k := lines.add(off)
-		if !sendChunk(body[off:off+cut], func() int { return lines.at(k) }, int64(off)) {
+		lineAt := func() int { return lines.at(k) }
+		lineDone := func(n int) { lines.done(k, n) }
+		if !sendChunk(body[off:off+cut], lineAt, lineDone, int64(off)) {
 			return true, nil
 		}
 		off += cut
@@ -151,13 +153,16 @@ func (m *mapping) produce(in *input, send func(job) bool) (handled bool, err err
 	return true, nil
 }
 
-// lineIndex finds the line numbers at chunk starts on demand, counting each
-// chunk's newlines at most once however many messages ask.
+// lineIndex finds the line numbers at chunk starts on demand. Decoders
+// report each chunk's newlines before its pages are dropped, so a message
+// never makes a dropped chunk's pages come back; the few chunks not yet
+// reported are still mapped, and are counted here.
 type lineIndex struct {
-	mu    sync.Mutex
-	data  []byte
-	offs  []int // chunk starts
-	lines []int // line numbers at the first len(lines) chunk starts
+	mu     sync.Mutex
+	data   []byte
+	offs   []int // chunk starts
+	counts []int // newlines per chunk, -1 until known
+	lines  []int // line numbers at the first len(lines) chunk starts
 }
 
 // add records the next chunk's start and returns its index.
@@ -165,7 +170,15 @@ func (x *lineIndex) add(off int) int {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.offs = append(x.offs, off)
+	x.counts = append(x.counts, -1)
 	return len(x.offs) - 1
+}
+
+// done records chunk k's newlines.
+func (x *lineIndex) done(k, n int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.counts[k] = n
 }
 
 // at returns the line number at chunk k's start.
@@ -178,7 +191,12 @@ func (x *lineIndex) at(k int) int {
 			x.lines = append(x.lines, 1)
 			continue
 		}
-		x.lines = append(x.lines, x.lines[i-1]+bytes.Count(x.data[x.offs[i-1]:x.offs[i]], []byte{'\n'}))
+		n := x.counts[i-1]
+		if n < 0 {
+			n = bytes.Count(x.data[x.offs[i-1]:x.offs[i]], []byte{'\n'})
+			x.counts[i-1] = n
+		}
+		x.lines = append(x.lines, x.lines[i-1]+n)
 	}
 	return x.lines[k]
 }

@@ -177,3 +177,18 @@ func TestLineIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestLineIndexUsesReportedCounts checks that chunks whose decoders
+// reported their newlines are not read again (their pages may have been
+// dropped): a reported count wins over what the bytes say.
+func TestLineIndexUsesReportedCounts(t *testing.T) {
+	data := []byte("a\nb\nc\nd\ne\nf\n")
+	x := &lineIndex{data: data}
+	for _, off := range []int{0, 4, 8} {
+		x.add(off)
+	}
+	x.done(0, 100) // a stand-in that could not come from the bytes
+	if got := x.at(2); got != 1+100+2 {
+		t.Errorf("line at chunk 2 = %d, want %d", got, 1+100+2)
+	}
+}
