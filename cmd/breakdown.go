@@ -135,7 +135,7 @@ func runBreakdown(ctx context.Context, opts *BreakdownOptions) error {
 	if opts.Exemplars == 0 {
 		clearExemplars(res)
 	}
-	redactOutput(res)
+	redactOutput(res, opts.Source.redactor())
 	if opts.Snapshot != "" {
 		if err := writeSnapshotFile(opts.IO, opts.Snapshot, res, aopt, opts.Exemplars); err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trace-forensics/trace-forensics/compare"
+	"github.com/trace-forensics/trace-forensics/redact"
 	"github.com/trace-forensics/trace-forensics/report"
 	"github.com/trace-forensics/trace-forensics/snapshot"
 )
@@ -73,6 +74,7 @@ releases). Only the values of KEY are shown.`,
 	fl.StringVar(&opts.Split, "split", "", "compare two values of an attribute inside one SOURCE: KEY=A,B (A is the baseline)")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "do not print the inputs' summaries on stderr")
 	opts.Analysis.bind(c)
+	bindRedactKeys(c, &opts.Analysis.RedactKeys)
 	return c
 }
 
@@ -109,15 +111,23 @@ func runCompare(ctx context.Context, opts *CompareOptions) error {
 		if err != nil {
 			return err
 		}
-		s, err := loadSide(ctx, opts.IO, "source", opts.Args[0], &opts.Analysis, key, opts.Now(), opts.Quiet)
+		red := redact.New(redact.Options{Keys: opts.Analysis.RedactKeys})
+		s, err := loadSide(ctx, opts.IO, "source", opts.Args[0], &opts.Analysis, key, opts.Now(), opts.Quiet, red)
 		if err != nil {
 			return err
+		}
+		if red.Listed(key) {
+			// The groups carry pseudonyms now: so do the values asked for.
+			a, b = red.Value(key, a), red.Value(key, b)
 		}
 		base, cand, err = splitGroups(s, key, a, b)
 		if err != nil {
 			return err
 		}
 		copt.BaseLabel, copt.NewLabel = key+"="+a, key+"="+b
+		if red.Listed(key) {
+			copt.BaseLabel, copt.NewLabel = a, b // the pseudonyms name the key
+		}
 	} else {
 		if len(opts.Args) != 2 {
 			return usagef("compare takes BASELINE and CANDIDATE (or --split KEY=A,B SOURCE), not %d arguments", len(opts.Args))
@@ -150,11 +160,11 @@ func loadPair(ctx context.Context, io IO, basePath, newPath string, a *analysisF
 	if basePath == "-" && newPath == "-" {
 		return nil, nil, nil, usagef("only one of BASELINE and CANDIDATE can be stdin")
 	}
-	base, err := loadSide(ctx, io, "baseline "+basePath, basePath, a, "", now, quiet)
+	base, err := loadSide(ctx, io, "baseline "+basePath, basePath, a, "", now, quiet, nil)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cand, err := loadSide(ctx, io, "candidate "+newPath, newPath, a, "", now, quiet)
+	cand, err := loadSide(ctx, io, "candidate "+newPath, newPath, a, "", now, quiet, nil)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -96,7 +96,7 @@ func runCoverage(ctx context.Context, opts *CoverageOptions) error {
 	if err != nil {
 		return err
 	}
-	redactOutput(res)
+	redactOutput(res, opts.Source.redactor())
 	if !opts.Quiet {
 		writeSummary(opts.IO, res)
 	}

@@ -107,6 +107,6 @@ func runExplain(ctx context.Context, opts *ExplainOptions) error {
 	if err != nil {
 		return err
 	}
-	redactOutput(x)
+	redactOutput(x, opts.Source.redactor())
 	return writeReport(opts.IO, opts.Output, func(w *bytes.Buffer) error { return render(w, x) })
 }

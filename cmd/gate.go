@@ -92,6 +92,7 @@ GITHUB_STEP_SUMMARY is set, a Markdown summary is appended to it.`,
 	fl.Float64Var(&opts.Alpha, "alpha", compare.DefaultAlpha, "significance level of regression rules (overrides the rules file's alpha)")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "do not print the inputs' summaries on stderr")
 	opts.Analysis.bind(c)
+	bindRedactKeys(c, &opts.Analysis.RedactKeys)
 	return c
 }
 
@@ -150,7 +151,7 @@ func runGate(ctx context.Context, opts *GateOptions) error {
 		}
 		base, cand, notes = sb.Breakdown(), sn.Breakdown(), n
 	} else {
-		sn, err := loadSide(ctx, opts.IO, "candidate "+opts.Args[0], opts.Args[0], &opts.Analysis, "", opts.Now(), opts.Quiet)
+		sn, err := loadSide(ctx, opts.IO, "candidate "+opts.Args[0], opts.Args[0], &opts.Analysis, "", opts.Now(), opts.Quiet, nil)
 		if err != nil {
 			return err
 		}
@@ -224,7 +225,7 @@ func runGateInit(ctx context.Context, opts *GateOptions) error {
 		}
 		alpha = opts.Alpha
 	}
-	s, err := loadSide(ctx, opts.IO, "baseline "+opts.Init, opts.Init, &opts.Analysis, "", opts.Now(), opts.Quiet)
+	s, err := loadSide(ctx, opts.IO, "baseline "+opts.Init, opts.Init, &opts.Analysis, "", opts.Now(), opts.Quiet, nil)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -161,6 +162,87 @@ func TestCanariesEveryCommand(t *testing.T) {
 			}
 			assertNoCanary(t, "stdout", stdout)
 			assertNoCanary(t, "stderr", stderr)
+		})
+	}
+}
+
+// Values of prompt.version rewritten to stand out, and one inside a span
+// name, for --redact-key.
+const (
+	secretA = "variant-alpha-secret"
+	secretB = "variant-beta-secret"
+)
+
+func redactKeyTraces(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(canaryTraces(t, 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.ReplaceAll(data, []byte(`"key":"prompt.version","value":{"stringValue":"A"}`), []byte(`"key":"prompt.version","value":{"stringValue":"`+secretA+`"}`))
+	data = bytes.ReplaceAll(data, []byte(`"key":"prompt.version","value":{"stringValue":"B"}`), []byte(`"key":"prompt.version","value":{"stringValue":"`+secretB+`"}`))
+	data = bytes.ReplaceAll(data, []byte(`"name":"orchestrate"`), []byte(`"name":"orchestrate `+secretA+`"`))
+	for _, s := range []string{secretA, secretB, "orchestrate " + secretA} {
+		if !bytes.Contains(data, []byte(s)) {
+			t.Fatalf("%q was not planted", s)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "redact-key.otlp.jsonl")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRedactKeyEveryCommand runs every command that prints group values or
+// names with --redact-key: the key's values show as pseudonyms, in group
+// rows and inside names alike, and never as themselves.
+func TestRedactKeyEveryCommand(t *testing.T) {
+	src := redactKeyTraces(t)
+	snap := filepath.Join(t.TempDir(), "redacted.snapshot.json")
+	var cases [][]string
+	for _, f := range []string{"table", "json", "csv", "markdown"} {
+		cases = append(cases, []string{"breakdown", "-f", f, "--group-by", "prompt.version", "--redact-key", "prompt.version", src})
+	}
+	cases = append(cases,
+		[]string{"breakdown", "-f", "json", "--by", "operation", "--redact-key", "prompt.version", src},
+		[]string{"coverage", "-f", "json", "--redact-key", "prompt.version", src},
+		[]string{"stages", "--redact-key", "prompt.version", src},
+		[]string{"snapshot", "--group-by", "prompt.version", "--redact-key", "prompt.version", "-o", snap, src},
+		[]string{"compare", "--redact-key", "prompt.version", "--split", "prompt.version=" + secretA + "," + secretB, src},
+		[]string{"compare", "-f", "json", "--redact-key", "prompt.version", src, src},
+		[]string{"gate", "--redact-key", "prompt.version", "--init", src},
+	)
+	// Without the flag the values do show, so the checks below can fail.
+	if out, _, _ := run(t, "", "breakdown", "-f", "json", "--by", "operation", "--group-by", "prompt.version", src); !strings.Contains(out, secretA) || !strings.Contains(out, "orchestrate "+secretA) {
+		t.Fatal("without --redact-key the planted values do not show: the test checks nothing")
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c[:len(c)-1], " "), func(t *testing.T) {
+			stdout, stderr, code := run(t, "", c...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			out := stdout + stderr
+			if c[0] == "snapshot" {
+				data, err := os.ReadFile(snap)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out += string(data)
+			}
+			for _, s := range []string{secretA, secretB, "variant-"} {
+				if i := strings.Index(out, s); i >= 0 {
+					t.Errorf("shows %q: …%s…", s, out[max(0, i-60):min(len(out), i+60)])
+				}
+			}
+			grouped := slices.Contains(c, "--group-by") || slices.Contains(c, "--split")
+			if grouped && (!strings.Contains(out, "prompt.version #1") || !strings.Contains(out, "prompt.version #2")) {
+				t.Errorf("no pseudonyms for the groups:\n%s", out)
+			}
+			if c[0] == "breakdown" && c[2] == "json" && slices.Contains(c, "operation") && !strings.Contains(out, "orchestrate [prompt.version]") {
+				t.Errorf("the span name holding a value was not cut:\n%s", out)
+			}
 		})
 	}
 }

@@ -32,7 +32,6 @@ type ReportOptions struct {
 	SLO         time.Duration
 	TraceURL    string
 	Assets      string
-	RedactKeys  []string
 	GroupBy     string
 	StagesFile  string
 	Percentiles string
@@ -103,7 +102,6 @@ group of it shows as "KEY #n", and its values are cut out of names.`,
 	fl.DurationVar(&opts.SLO, "slo", 0, "end-to-end latency objective to compare p95 and p99 with (e.g. 2s)")
 	fl.StringVar(&opts.TraceURL, "trace-url", "", "link trace IDs: a URL with {id} in it, e.g. 'https://jaeger.example/trace/{id}'")
 	fl.StringVar(&opts.Assets, "assets", "", "Markdown: write the charts as SVG files into this directory (default: FILE-assets beside -o FILE)")
-	fl.StringArrayVar(&opts.RedactKeys, "redact-key", nil, "hide the values of this attribute key in groups and names (repeatable)")
 	fl.StringVar(&opts.GroupBy, "group-by", "", "break down per value of this span or resource attribute (e.g. prompt.version)")
 	fl.StringVar(&opts.StagesFile, "stages", "", "YAML file of stage rules, before the built-in ones (or instead: mode: replace)")
 	fl.StringVar(&opts.Percentiles, "percentiles", "50,95,99", "percentiles to report, comma-separated")
@@ -185,9 +183,7 @@ func runReport(ctx context.Context, opts *ReportOptions) error {
 		return err
 	}
 	aopt.Percentiles, aopt.Exemplars, aopt.Filter = pct, max(opts.Exemplars, 1), filter
-	// The values of --redact-key keys are read only to be recognised.
-	red := redact.New(redact.Options{Keys: opts.RedactKeys})
-	opts.Source.keep = append(opts.Source.keep, red.Keys()...)
+	red := opts.Source.redactor()
 
 	in, err := reportInput(ctx, opts, aopt, red)
 	if err != nil {
@@ -316,7 +312,7 @@ func reportComparison(ctx context.Context, opts *ReportOptions, in *reportIn, ru
 	baseLabel := red.String(opts.Baseline)
 	if opts.Baseline != "" {
 		af := &analysisFlags{StagesFile: opts.StagesFile, MaxSkew: opts.MaxSkew, Exemplars: opts.Exemplars, Filter: opts.Filter}
-		s, err := loadSide(ctx, opts.IO, "baseline "+opts.Baseline, opts.Baseline, af, "", opts.Now(), opts.Quiet)
+		s, err := loadSide(ctx, opts.IO, "baseline "+opts.Baseline, opts.Baseline, af, "", opts.Now(), opts.Quiet, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trace-forensics/trace-forensics/analyze"
+	"github.com/trace-forensics/trace-forensics/redact"
 	"github.com/trace-forensics/trace-forensics/snapshot"
 )
 
@@ -31,6 +32,7 @@ type analysisFlags struct {
 	MaxSkew    time.Duration
 	Exemplars  int
 	Filter     filterOptions
+	RedactKeys []string // compare and gate bind it here; snapshot through its source
 }
 
 func (a *analysisFlags) bind(c *cobra.Command) {
@@ -67,7 +69,7 @@ func analyzeSource(ctx context.Context, io IO, src *sourceOptions, a *analysisFl
 	if a.Exemplars == 0 {
 		clearExemplars(res)
 	}
-	redactOutput(res)
+	redactOutput(res, src.redactor())
 	if !quiet {
 		writeSummary(io, res)
 	}
@@ -93,8 +95,12 @@ func writeSnapshotFile(io IO, path string, res *analyze.Result, aopt analyze.Opt
 }
 
 // loadSide reads one side of a comparison: a snapshot file as it is, any
-// other source through the analysis.
-func loadSide(ctx context.Context, io IO, what, path string, a *analysisFlags, groupBy string, now time.Time, quiet bool) (*snapshot.Snapshot, error) {
+// other source through the analysis; red (new when nil) redacts it and
+// learns the values of the --redact-key keys from the traces.
+func loadSide(ctx context.Context, io IO, what, path string, a *analysisFlags, groupBy string, now time.Time, quiet bool, red *redact.Redactor) (*snapshot.Snapshot, error) {
+	if red == nil {
+		red = redact.New(redact.Options{Keys: a.RedactKeys})
+	}
 	if snapshot.IsFile(path) {
 		s, err := snapshot.ReadFile(path)
 		if err != nil {
@@ -103,9 +109,12 @@ func loadSide(ctx context.Context, io IO, what, path string, a *analysisFlags, g
 		for _, n := range s.Notes {
 			fmt.Fprintf(io.Err, "warning: %s\n", n)
 		}
+		// A snapshot holds no values to learn from: those of a listed key
+		// that it still carries become 'KEY #?'.
+		redactOutput(s, red)
 		return s, nil
 	}
-	src := &sourceOptions{args: []string{path}}
+	src := &sourceOptions{args: []string{path}, red: red}
 	s, err := analyzeSource(ctx, io, src, a, groupBy, now, quiet)
 	if err != nil {
 		if _, ok := err.(usageError); ok {

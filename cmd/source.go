@@ -13,29 +13,52 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/trace-forensics/trace-forensics/analyze"
+	"github.com/trace-forensics/trace-forensics/redact"
 	"github.com/trace-forensics/trace-forensics/sources"
 )
 
 // sourceOptions are the flags shared by every command that reads traces:
 // files named as arguments, or a live pull from Jaeger (bound by bind).
 type sourceOptions struct {
-	args []string
-	keep []string // attribute keys analysis needs kept
-	live liveOptions
-	cmd  *cobra.Command // set by bind; its filter flags double as the query
+	args       []string
+	keep       []string // attribute keys analysis needs kept
+	live       liveOptions
+	cmd        *cobra.Command // set by bind; its filter flags double as the query
+	redactKeys []string       // --redact-key
+	red        *redact.Redactor
+}
+
+// redactor returns the redactor for what the command prints; after load it
+// knows the values of the --redact-key keys.
+func (o *sourceOptions) redactor() *redact.Redactor {
+	if o.red == nil {
+		o.red = redact.New(redact.Options{Keys: o.redactKeys})
+	}
+	return o.red
 }
 
 // load reads the sources named on the command line, or pulls from Jaeger
 // when --jaeger or --jaeger-grpc is given. A pull that finds nothing ends
 // the command with exit code 0 and a "no traces matched" message.
 func (o *sourceOptions) load(ctx context.Context, io IO) (*sources.Dataset, error) {
+	// The values of --redact-key keys are read only to be recognised.
+	red := o.redactor()
+	o.keep = append(o.keep, red.Keys()...)
+	var ds *sources.Dataset
+	var err error
 	if o.cmd == nil || !o.live.isLive() {
 		if err := o.checkNotLive(); err != nil {
 			return nil, err
 		}
-		return sources.Load(ctx, o.args, sources.Options{Keep: o.keep, Stdin: io.In})
+		ds, err = sources.Load(ctx, o.args, sources.Options{Keep: o.keep, Stdin: io.In})
+	} else {
+		ds, err = o.pull(ctx, io)
 	}
-	return o.pull(ctx, io)
+	if err != nil {
+		return nil, err
+	}
+	redact.LearnDataset(ds, red)
+	return ds, nil
 }
 
 // filterOptions are the request and operation filters.
@@ -247,6 +270,7 @@ func (o *sourceOptions) bind(c *cobra.Command) {
 	fl.StringVar(&l.tempo, "tempo", "", "pull traces from Grafana Tempo's query frontend at this URL (e.g. http://localhost:3200): a TraceQL search, then each trace; the other --jaeger flags apply too")
 	fl.StringVar(&l.traceQL, "query", "", "with --tempo: the TraceQL search (default {} or one built from --service, --operation and --tag)")
 	fl.StringVar(&l.orgID, "org-id", "", "with --tempo: the tenant, sent as X-Scope-OrgID")
+	bindRedactKeys(c, &o.redactKeys)
 	if !strings.Contains(c.Long, envHelp) {
 		c.Long = strings.TrimRight(c.Long, "\n") + "\n\n" + envHelp
 	}

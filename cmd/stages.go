@@ -108,7 +108,7 @@ func runStages(ctx context.Context, opts *StagesOptions) error {
 		return err
 	}
 	res := &analyze.Result{Rules: analyze.DescribeRules(rules)}
-	redactOutput(res)
+	redactOutput(res, opts.Source.redactor())
 	withData := opts.Source.hasInput()
 	if withData {
 		opts.Source.keep = keepKeys(rules, "")
@@ -119,7 +119,7 @@ func runStages(ctx context.Context, opts *StagesOptions) error {
 		if res, err = analyze.Analyze(ds, analyze.Options{Stages: rules, RuleUsage: true, Release: true}); err != nil {
 			return err
 		}
-		redactOutput(res)
+		redactOutput(res, opts.Source.redactor())
 		if !opts.Quiet {
 			writeSummary(opts.IO, res)
 		}
