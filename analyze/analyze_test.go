@@ -321,7 +321,7 @@ rules:
 // TestQuantilesPreparedInParallel checks that the figures do not depend on
 // how many goroutines computed the quantiles, and that every reported
 // quantile is the one a histogram of the same values gives: enough
-// requests that the large distributions take the scratch-histogram path.
+// requests that the large distributions take the selection path.
 func TestQuantilesPreparedInParallel(t *testing.T) {
 	ds := loadSynth(t, synth.Config{Requests: 6000, Seed: 11}, "prompt.version")
 	pct := []float64{50, 95, 99, 99.9}
@@ -336,7 +336,7 @@ func TestQuantilesPreparedInParallel(t *testing.T) {
 	check := func(what string, d Dist, s Summary) {
 		t.Helper()
 		if d.Count <= sortMax && what == "requests" {
-			t.Fatalf("%s: %d values do not reach the scratch-histogram path", what, d.Count)
+			t.Fatalf("%s: %d values do not reach the selection path", what, d.Count)
 		}
 		h := d.Histogram()
 		for i, p := range pct {

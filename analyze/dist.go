@@ -59,11 +59,8 @@ type quantileMemo struct {
 const rawMax = 1 << 16
 
 // sortMax is the most kept values whose quantiles are found by sorting
-// them; more are counted into a scratch histogram, which is faster.
+// them; for more, each quantile is found by selection, which is faster.
 const sortMax = 4096
-
-// scratch holds histograms for quantiles of many kept values.
-var scratch = sync.Pool{New: func() any { return NewHistogram() }}
 
 // toMicros converts to the histogram's unit, clamped to its range.
 func (d *Dist) toMicros(ns int64) int64 {
@@ -218,14 +215,7 @@ func (d *Dist) rawQuantile(q float64) int64 {
 		return 0
 	}
 	if d.raw.n > sortMax {
-		h := scratch.Get().(*hdr.Histogram)
-		defer scratch.Put(h)
-		h.Reset()
-		if d.zeros > 0 {
-			_ = h.RecordValues(0, d.zeros)
-		}
-		d.raw.each(func(v uint32) { _ = h.RecordValue(int64(v)) })
-		return h.ValueAtPercentile(q)
+		return d.selectQuantiles([]float64{q})[0].us
 	}
 	if !d.sorted {
 		// Into one sorted chunk of d's own: chunks may be shared.
@@ -280,34 +270,101 @@ func (d *Dist) memoized(q float64) (int64, bool) {
 	return 0, false
 }
 
-// prepare computes the quantiles of many kept values in one pass over a
-// scratch histogram, so that QuantileNs finds them memoized.
+// prepare computes the quantiles of many kept values in one pass, so that
+// QuantileNs finds them memoized.
 func (d *Dist) prepare(ps []float64) {
 	if d.Hist != nil || d.raw.n <= sortMax {
 		return
 	}
-	missing := false
+	var missing []float64
 	for _, q := range ps {
 		if _, ok := d.memoized(q); !ok {
-			missing = true
-			break
+			missing = append(missing, q)
 		}
 	}
-	if !missing {
-		return
+	if len(missing) > 0 {
+		d.memo = append(d.memo, d.selectQuantiles(missing)...)
 	}
-	h := scratch.Get().(*hdr.Histogram)
-	defer scratch.Put(h)
-	h.Reset()
-	if d.zeros > 0 {
-		_ = h.RecordValues(0, d.zeros)
+}
+
+// selectQuantiles returns the quantiles of more kept values than are worth
+// sorting: each is the value at its rank, found by selection on a
+// copy (chunks may be shared), then widened to what the histogram would
+// answer, as for sorted values. Ranks are taken in increasing order, each
+// searched for above the last.
+func (d *Dist) selectQuantiles(qs []float64) []quantileMemo {
+	qs = slices.Clone(qs)
+	slices.Sort(qs)
+	buf := selectBuf.Get().(*[]uint32)
+	defer selectBuf.Put(buf)
+	flat := (*buf)[:0]
+	for _, c := range d.raw.c {
+		flat = append(flat, c...)
 	}
-	d.raw.each(func(v uint32) { _ = h.RecordValue(int64(v)) })
-	for _, q := range ps {
-		if _, ok := d.memoized(q); !ok {
-			d.memo = append(d.memo, quantileMemo{q, h.ValueAtPercentile(q)})
+	*buf = flat
+	n := int64(len(flat)) + d.zeros
+	out := make([]quantileMemo, 0, len(qs))
+	lo := 0
+	for _, q := range qs {
+		var us int64
+		if r := percentileRank(q, n); r > d.zeros {
+			k := int(r - d.zeros - 1)
+			selectNth(flat[lo:], k-lo)
+			us, lo = highestEquivalent(int64(flat[k])), k
+		}
+		out = append(out, quantileMemo{q, us})
+	}
+	return out
+}
+
+var selectBuf = sync.Pool{New: func() any { return new([]uint32) }}
+
+// selectNth reorders v so that v[k] holds the value sorting would put
+// there, with nothing larger before it and nothing smaller after it
+// (quickselect; it sorts what is left if the partitions keep coming out
+// lopsided).
+func selectNth(v []uint32, k int) {
+	lo, hi := 0, len(v)-1
+	for budget := 2 * bits.Len(uint(len(v))); hi-lo > 16; budget-- {
+		if budget == 0 {
+			slices.Sort(v[lo : hi+1])
+			return
+		}
+		mid := lo + (hi-lo)/2
+		if v[mid] < v[lo] {
+			v[mid], v[lo] = v[lo], v[mid]
+		}
+		if v[hi] < v[lo] {
+			v[hi], v[lo] = v[lo], v[hi]
+		}
+		if v[hi] < v[mid] {
+			v[hi], v[mid] = v[mid], v[hi]
+		}
+		p := v[mid]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] < p {
+				i++
+			}
+			for v[j] > p {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return // v[j+1:i] are all p
 		}
 	}
+	slices.Sort(v[lo : hi+1])
 }
 
 // Summarize computes the reported figures for the given percentiles.

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -10,7 +11,7 @@ import (
 func TestDistKeptValuesMatchHistogram(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	pcts := []float64{0.1, 1, 25, 50, 90, 95, 99, 99.9, 100}
-	for _, n := range []int{1, 2, 3, 10, 99, 1000, 20_000} {
+	for _, n := range []int{1, 2, 3, 10, 99, 1000, sortMax + 1, 20_000, 60_000} {
 		var kept Dist
 		var parts [3]Dist
 		for i := range n {
@@ -36,6 +37,16 @@ func TestDistKeptValuesMatchHistogram(t *testing.T) {
 		var merged Dist
 		for i := range parts {
 			merged.Merge(&parts[i])
+		}
+		// Summarize computes all the quantiles at once (by selection past
+		// sortMax values), on a copy with none memoized yet.
+		var batch Dist
+		batch.Merge(&kept)
+		sum := batch.Summarize(pcts)
+		for i, p := range pcts {
+			if want := nsToMs(hist.QuantileNs(p)); sum.Quantiles[i] != want {
+				t.Errorf("n=%d p%v: the summary gives %v ms, histogram %v ms", n, p, sum.Quantiles[i], want)
+			}
 		}
 		for _, p := range pcts {
 			want := hist.QuantileNs(p)
@@ -95,6 +106,42 @@ func TestHighestEquivalentMatchesHDR(t *testing.T) {
 		_ = h.RecordValue(v)
 		if got, want := highestEquivalent(v), h.ValueAtPercentile(100); got != want {
 			t.Fatalf("highestEquivalent(%d) = %d, HDR says %d", v, got, want)
+		}
+	}
+}
+
+// TestSelectNth checks selection against sorting on inputs that trouble
+// quickselect: sorted, reversed, all equal, two values, organ pipes.
+func TestSelectNth(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	inputs := map[string]func(i, n int) uint32{
+		"random":   func(i, n int) uint32 { return rng.Uint32N(1 << 20) },
+		"sorted":   func(i, n int) uint32 { return uint32(i) },
+		"reversed": func(i, n int) uint32 { return uint32(n - i) },
+		"equal":    func(i, n int) uint32 { return 7 },
+		"two":      func(i, n int) uint32 { return uint32(i % 2) },
+		"pipes":    func(i, n int) uint32 { return uint32(min(i, n-i)) },
+	}
+	for name, gen := range inputs {
+		for _, n := range []int{1, 2, 17, 100, 5000} {
+			v := make([]uint32, n)
+			for i := range v {
+				v[i] = gen(i, n)
+			}
+			sorted := slices.Clone(v)
+			slices.Sort(sorted)
+			for _, k := range []int{0, n / 2, n * 95 / 100, n - 1} {
+				w := slices.Clone(v)
+				selectNth(w, k)
+				if w[k] != sorted[k] {
+					t.Fatalf("%s n=%d k=%d: %d, want %d", name, n, k, w[k], sorted[k])
+				}
+				for i := range w {
+					if i < k && w[i] > w[k] || i > k && w[i] < w[k] {
+						t.Fatalf("%s n=%d k=%d: %d at %d is on the wrong side of %d", name, n, k, w[i], i, w[k])
+					}
+				}
+			}
 		}
 	}
 }
