@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"cmp"
 	"slices"
 
 	"github.com/trace-forensics/trace-forensics/sources"
@@ -161,15 +160,34 @@ func (t *Trace) criticalPath(sc *cpScratch, cp []int64, slices_ []Slice, is *cpI
 			cands = append(cands, cpCand{span: c, cs: s, ce: e, off: w.off + shift})
 		}
 		if len(cands) > 1 {
-			slices.SortFunc(cands, func(a, b cpCand) int {
-				if c := cmp.Compare(b.ce, a.ce); c != 0 {
-					return c
+			before := func(a, b *cpCand) bool { // latest end first
+				if a.ce != b.ce {
+					return a.ce > b.ce
 				}
-				if c := cmp.Compare(a.cs, b.cs); c != 0 {
-					return c
+				if a.cs != b.cs {
+					return a.cs < b.cs
 				}
-				return cmp.Compare(spans[a.span].ID, spans[b.span].ID)
-			})
+				return spans[a.span].ID < spans[b.span].ID
+			}
+			if len(cands) <= smallSort {
+				// Most parents have a few children: an insertion sort
+				// with no calls beats the general one.
+				for i := 1; i < len(cands); i++ {
+					for j := i; j > 0 && before(&cands[j], &cands[j-1]); j-- {
+						cands[j], cands[j-1] = cands[j-1], cands[j]
+					}
+				}
+			} else {
+				slices.SortFunc(cands, func(a, b cpCand) int {
+					if before(&a, &b) {
+						return -1
+					}
+					if before(&b, &a) {
+						return 1
+					}
+					return 0
+				})
+			}
 		}
 
 		cur := w.ee
