@@ -405,3 +405,33 @@ func TestDeeplyNestedAttributeValue(t *testing.T) {
 		t.Fatalf("%d spans", ds.Spans)
 	}
 }
+
+// TestShapeCacheClashes emits more distinct shapes than the sink's recent
+// slots, twice over and in two orders, and checks every span's shape.
+func TestShapeCacheClashes(t *testing.T) {
+	var b strings.Builder
+	n := 0
+	for round := range 2 {
+		for i := range 700 {
+			k := i
+			if round == 1 {
+				k = 699 - i
+			}
+			n++
+			b.WriteString(otlpDoc(fmt.Sprintf("svc-%d", k%7), otlpSpan(tid, fmt.Sprintf("%016x", n), "", fmt.Sprintf("op-%d", k), int64(k), int64(k+1), "")))
+			b.WriteByte('\n')
+		}
+	}
+	ds := load(t, b.String(), Options{Workers: 1})
+	ops, shapes := ds.Catalog.Ops(), ds.Catalog.Shapes()
+	if len(shapes) != 700 {
+		t.Fatalf("%d shapes, want 700", len(shapes))
+	}
+	for _, s := range allSpans(ds) {
+		op := ops[shapes[s.Shape].Op]
+		k := int(s.Start)
+		if op.Name != fmt.Sprintf("op-%d", k) || op.Service != fmt.Sprintf("svc-%d", k%7) {
+			t.Fatalf("span starting at %d has %s/%s", k, op.Service, op.Name)
+		}
+	}
+}

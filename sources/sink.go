@@ -2,6 +2,7 @@ package sources
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/bits"
 )
@@ -55,6 +56,7 @@ type sink struct {
 	keep      []string  // attribute keys whose values are kept, sorted
 	keepByLen [][]int32 // indexes into keep by key length
 	cache     map[string]uint32
+	recent    [256]recentShape // in front of cache: most lookups end here
 	buckets   [numBuckets][]Span
 	links     []Link
 	idText    map[TraceID]string
@@ -178,14 +180,20 @@ func (sk *sink) emit(r *spanRec, service []byte, resource []keptValue) {
 		key = append(key, v.val...)
 	}
 	sk.keyBuf, sk.attrBuf = key, vals
-	shape, ok := sk.cache[string(key)]
-	if !ok {
-		var attrs []Attr
-		for _, v := range vals {
-			attrs = append(attrs, Attr{Key: sk.keep[v.key], Value: string(v.val)})
+	slot := &sk.recent[recentSlot(key)]
+	shape := slot.shape
+	if string(slot.key) != string(key) {
+		var ok bool
+		shape, ok = sk.cache[string(key)]
+		if !ok {
+			var attrs []Attr
+			for _, v := range vals {
+				attrs = append(attrs, Attr{Key: sk.keep[v.key], Value: string(v.val)})
+			}
+			shape = sk.cat.intern(key, string(service), string(r.name), r.kind, attrs)
+			sk.cache[string(key)] = shape
 		}
-		shape = sk.cat.intern(key, string(service), string(r.name), r.kind, attrs)
-		sk.cache[string(key)] = shape
+		slot.key, slot.shape = append(slot.key[:0], key...), shape
 	}
 	flags := r.flags
 	if len(r.links) > 0 {
@@ -207,4 +215,26 @@ func lookupKept(vals []keptValue, key int) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// recentShape is a shape key met lately and its shape.
+type recentShape struct {
+	key   []byte // reused from key to key: a miss allocates nothing
+	shape uint32
+}
+
+// recentSlot picks a key's slot from its first and last eight bytes (the
+// service, and the end of the span name with the kind and kept values) and
+// its length: cheaper than hashing it all, and a clash only costs a lookup
+// in the map.
+func recentSlot(key []byte) uint8 {
+	var h uint64
+	if len(key) >= 8 {
+		h = binary.LittleEndian.Uint64(key) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(key[len(key)-8:]), 29)
+	} else {
+		for _, c := range key {
+			h = h<<8 | uint64(c)
+		}
+	}
+	return uint8((h ^ uint64(len(key))) * 0x9e3779b97f4a7c15 >> 56)
 }
