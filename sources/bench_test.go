@@ -95,3 +95,47 @@ func BenchmarkPdataJSONL(b *testing.B) {
 		}
 	}
 }
+
+// benchDecode times the decoder alone on one goroutine over data, which
+// holds want spans. One pass comes first: interning and slice growth
+// happen once per run, so allocs/op is what every further document costs.
+func benchDecode(b *testing.B, data []byte, want int) {
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	sk := newSink(NewCatalog(), nil)
+	sk.file = "bench"
+	d := newDecoder(sk)
+	if err := d.decodeAll(data); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		for i := range sk.buckets {
+			sk.buckets[i] = sk.buckets[i][:0]
+		}
+		sk.spans = 0
+		if err := d.decodeAll(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if sk.spans != want {
+		b.Fatalf("%d spans, want %d", sk.spans, want)
+	}
+	b.ReportMetric(float64(want)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// benchLoad times LoadReader (reading, storing, merging) over data, which
+// holds want spans.
+func benchLoad(b *testing.B, data []byte, want int) {
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		ds, err := LoadReader(context.Background(), "bench.json", bytes.NewReader(data), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ds.Spans != want {
+			b.Fatalf("%d spans, want %d", ds.Spans, want)
+		}
+	}
+	b.ReportMetric(float64(want)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
+}

@@ -938,45 +938,7 @@ func jgBenchData(b *testing.B) ([]byte, []byte) {
 // same traces as OTLP JSON Lines with the decoder alone.
 func BenchmarkJaegerJSON(b *testing.B) {
 	doc, lines := jgBenchData(b)
-	decode := func(b *testing.B, data []byte) {
-		b.SetBytes(int64(len(data)))
-		b.ReportAllocs()
-		sk := newSink(NewCatalog(), nil)
-		sk.file = "bench"
-		d := newDecoder(sk)
-		// One pass first: interning and slice growth happen once per run, so
-		// allocs/op is what every further document costs.
-		if err := d.decodeAll(data); err != nil {
-			b.Fatal(err)
-		}
-		for b.Loop() {
-			for i := range sk.buckets {
-				sk.buckets[i] = sk.buckets[i][:0]
-			}
-			sk.spans = 0
-			if err := d.decodeAll(data); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if sk.spans != jgBenchSpans {
-			b.Fatalf("%d spans, want %d", sk.spans, jgBenchSpans)
-		}
-		b.ReportMetric(float64(jgBenchSpans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
-	}
-	b.Run("jaeger-decode", func(b *testing.B) { decode(b, doc) })
-	b.Run("jaeger-load", func(b *testing.B) {
-		b.SetBytes(int64(len(doc)))
-		b.ReportAllocs()
-		for b.Loop() {
-			ds, err := LoadReader(context.Background(), "bench.json", bytes.NewReader(doc), Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if ds.Spans != jgBenchSpans {
-				b.Fatalf("%d spans", ds.Spans)
-			}
-		}
-		b.ReportMetric(float64(jgBenchSpans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
-	})
-	b.Run("otlp-jsonl-decode", func(b *testing.B) { decode(b, lines) })
+	b.Run("jaeger-decode", func(b *testing.B) { benchDecode(b, doc, jgBenchSpans) })
+	b.Run("jaeger-load", func(b *testing.B) { benchLoad(b, doc, jgBenchSpans) })
+	b.Run("otlp-jsonl-decode", func(b *testing.B) { benchDecode(b, lines, jgBenchSpans) })
 }

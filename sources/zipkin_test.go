@@ -466,44 +466,8 @@ func BenchmarkZipkinJSON(b *testing.B) {
 		}
 		zkBenchDoc, zkBenchSpans = doc.Bytes(), n
 	})
-	doc := zkBenchDoc
-	b.Run("decode", func(b *testing.B) {
-		b.SetBytes(int64(len(doc)))
-		b.ReportAllocs()
-		sk := newSink(NewCatalog(), nil)
-		sk.file = "bench"
-		d := newDecoder(sk)
-		if err := d.decodeAll(doc); err != nil {
-			b.Fatal(err)
-		}
-		for b.Loop() {
-			for i := range sk.buckets {
-				sk.buckets[i] = sk.buckets[i][:0]
-			}
-			sk.spans = 0
-			if err := d.decodeAll(doc); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if sk.spans != zkBenchSpans {
-			b.Fatalf("%d spans, want %d", sk.spans, zkBenchSpans)
-		}
-		b.ReportMetric(float64(zkBenchSpans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
-	})
-	b.Run("load", func(b *testing.B) {
-		b.SetBytes(int64(len(doc)))
-		b.ReportAllocs()
-		for b.Loop() {
-			ds, err := LoadReader(context.Background(), "bench.json", bytes.NewReader(doc), Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if ds.Spans != zkBenchSpans {
-				b.Fatalf("%d spans", ds.Spans)
-			}
-		}
-		b.ReportMetric(float64(zkBenchSpans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
-	})
+	b.Run("decode", func(b *testing.B) { benchDecode(b, zkBenchDoc, zkBenchSpans) })
+	b.Run("load", func(b *testing.B) { benchLoad(b, zkBenchDoc, zkBenchSpans) })
 }
 
 // TestZipkinFlatArray: the traces of an array of traces, written as one
