@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/trace-forensics/trace-forensics/sources"
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // DefaultPercentiles are reported when none are asked for.
@@ -82,8 +82,8 @@ type Result struct {
 	Requests    RequestStats
 	Operations  []OperationStats // by share of total self time, largest first
 	TotalSelfNs int64
-	Warnings    []sources.WarningCount
-	Inputs      []sources.Input
+	Warnings    []model.WarningCount
+	Inputs      []model.Input
 	// Window spans the start times of the counted requests.
 	WindowStart, WindowEnd time.Time
 
@@ -269,7 +269,7 @@ const (
 
 // Analyze computes the breakdown of a dataset. Traces are analysed on
 // several goroutines, one partition of the dataset at a time.
-func Analyze(ds *sources.Dataset, opt Options) (*Result, error) {
+func Analyze(ds *model.Dataset, opt Options) (*Result, error) {
 	if len(opt.Percentiles) == 0 {
 		opt.Percentiles = DefaultPercentiles
 	}
@@ -301,7 +301,7 @@ func Analyze(ds *sources.Dataset, opt Options) (*Result, error) {
 			defer wg.Done()
 			for {
 				b := int(next.Add(1)) - 1
-				if b >= sources.NumBuckets {
+				if b >= model.NumBuckets {
 					return
 				}
 				w.bucket(ds.Bucket(b))
@@ -322,10 +322,10 @@ func Analyze(ds *sources.Dataset, opt Options) (*Result, error) {
 // env is what every worker shares: the dataset's names and the rules
 // applied to them.
 type env struct {
-	ds       *sources.Dataset
+	ds       *model.Dataset
 	opt      *Options
-	shapes   []sources.Shape
-	ops      []sources.Op
+	shapes   []model.Shape
+	ops      []model.Op
 	opOK     []bool
 	shapeOp  []uint32
 	stages   *stageMap
@@ -336,7 +336,7 @@ type env struct {
 	groups   []string // group values by index; index len(groups) is "missing"
 }
 
-func newEnv(ds *sources.Dataset, opt *Options) (*env, error) {
+func newEnv(ds *model.Dataset, opt *Options) (*env, error) {
 	e := &env{ds: ds, opt: opt, shapes: ds.Catalog.Shapes(), ops: ds.Catalog.Ops()}
 	e.opOK = make([]bool, len(e.ops))
 	for i, op := range e.ops {
@@ -392,7 +392,7 @@ func newEnv(ds *sources.Dataset, opt *Options) (*env, error) {
 	return e, nil
 }
 
-func (f *Filter) keepOp(op sources.Op) bool {
+func (f *Filter) keepOp(op model.Op) bool {
 	if len(f.Services) > 0 && !slices.Contains(f.Services, op.Service) {
 		return false
 	}
@@ -410,7 +410,7 @@ type worker struct {
 	traces     int
 	tracesRead int
 	noGroupKey int
-	warn       sources.Warnings
+	warn       model.Warnings
 	skew       []SkewStats      // by service index
 	gaps       sums             // by packed gapKey
 	gapsWide   map[gapKey]int64 // when there are too many operations to pack
@@ -466,7 +466,7 @@ func newWorker(e *env) *worker {
 }
 
 // bucket groups one partition's spans by trace and analyses each trace.
-func (w *worker) bucket(slabs [][]sources.Span) {
+func (w *worker) bucket(slabs [][]model.Span) {
 	n := 0
 	for _, s := range slabs {
 		n += len(s)
@@ -486,7 +486,7 @@ func (w *worker) bucket(slabs [][]sources.Span) {
 			uniform = false
 		}
 	}
-	at := func(p int32) *sources.Span {
+	at := func(p int32) *model.Span {
 		if uniform {
 			return &slabs[p>>shift][p&(1<<shift-1)]
 		}
@@ -555,7 +555,7 @@ func (w *worker) bucket(slabs [][]sources.Span) {
 
 // traceHash mixes a trace ID for the grouping table. Partitions were chosen
 // by the top bits of a different mix, so these bits still vary.
-func traceHash(t *sources.TraceID) uint64 {
+func traceHash(t *model.TraceID) uint64 {
 	lo := binary.LittleEndian.Uint64(t[8:])
 	hi := binary.LittleEndian.Uint64(t[:8])
 	x := lo ^ bits.RotateLeft64(hi, 29)
@@ -672,7 +672,7 @@ func (w *worker) accumulate(t *Trace) {
 				oa.dur.Record(dur)
 				oa.self.Record(self)
 				oa.selfSum += self
-				if s.Flags&sources.FlagError != 0 {
+				if s.Flags&model.FlagError != 0 {
 					oa.errs++
 				}
 			}
@@ -899,12 +899,12 @@ func (w *worker) countsAsRequest(t *Trace) bool {
 
 func (w *worker) countIssues(t *Trace, id string, is traceIssues) {
 	if is.duplicates > 0 {
-		w.warn.AddKeyed(sources.WarnDuplicateSpanID, is.duplicates, id, func() string {
+		w.warn.AddKeyed(model.WarnDuplicateSpanID, is.duplicates, id, func() string {
 			return fmt.Sprintf("trace %s: %d span(s) repeat an ID already seen in the trace; the later copies are ignored", id, is.duplicates)
 		})
 	}
 	if is.orphans > 0 {
-		w.warn.AddKeyed(sources.WarnOrphanSpan, is.orphans, id, func() string {
+		w.warn.AddKeyed(model.WarnOrphanSpan, is.orphans, id, func() string {
 			for i := range t.Spans {
 				if t.Orphan[i] {
 					return fmt.Sprintf("trace %s: span %s names parent %s, which is not in the trace", id, t.Spans[i].ID, t.Spans[i].Parent)
@@ -914,17 +914,17 @@ func (w *worker) countIssues(t *Trace, id string, is traceIssues) {
 		})
 	}
 	if is.cycles > 0 {
-		w.warn.AddKeyed(sources.WarnParentCycle, is.cycles, id, func() string {
+		w.warn.AddKeyed(model.WarnParentCycle, is.cycles, id, func() string {
 			return fmt.Sprintf("trace %s: parent references form a cycle; it was cut to make a tree", id)
 		})
 	}
 	if is.multipleRoots {
-		w.warn.AddKeyed(sources.WarnMultipleRoots, 1, id, func() string {
+		w.warn.AddKeyed(model.WarnMultipleRoots, 1, id, func() string {
 			return fmt.Sprintf("trace %s: several spans have no parent; the longest is taken as the request", id)
 		})
 	}
 	if is.noRoot {
-		w.warn.AddKeyed(sources.WarnNoRoot, 1, id, func() string {
+		w.warn.AddKeyed(model.WarnNoRoot, 1, id, func() string {
 			return fmt.Sprintf("trace %s: no span without a parent (partial trace?); it counts for operations but not as a request", id)
 		})
 	}

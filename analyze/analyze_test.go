@@ -10,13 +10,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/trace-forensics/trace-forensics/internal/synth"
 	"github.com/trace-forensics/trace-forensics/sources"
 )
 
 // jaegerDataset writes hand-built trees ("service:operation" names, times
 // in µs) as Jaeger JSON, one trace per tree, and loads it as the CLI would.
-func jaegerDataset(t testing.TB, keep []string, trees ...*node) *sources.Dataset {
+func jaegerDataset(t testing.TB, keep []string, trees ...*node) *model.Dataset {
 	t.Helper()
 	type tag struct {
 		Key   string `json:"key"`
@@ -62,15 +64,15 @@ func jaegerDataset(t testing.TB, keep []string, trees ...*node) *sources.Dataset
 			s := span{TraceID: tr.TraceID, SpanID: id, OperationName: op, StartTime: n.start, Duration: n.end - n.start, ProcessID: svc}
 			if parent != "" {
 				rt := "CHILD_OF"
-				if n.flags&sources.FlagFollowsFrom != 0 {
+				if n.flags&model.FlagFollowsFrom != 0 {
 					rt = "FOLLOWS_FROM"
 				}
 				s.References = []ref{{RefType: rt, TraceID: tr.TraceID, SpanID: parent}}
 			}
-			if n.kind != sources.KindUnspecified {
+			if n.kind != model.KindUnspecified {
 				s.Tags = append(s.Tags, tag{"span.kind", "string", n.kind.String()})
 			}
-			if n.flags&sources.FlagError != 0 {
+			if n.flags&model.FlagError != 0 {
 				s.Tags = append(s.Tags, tag{"error", "bool", true})
 			}
 			for _, a := range n.attrs {
@@ -96,7 +98,7 @@ func jaegerDataset(t testing.TB, keep []string, trees ...*node) *sources.Dataset
 }
 
 func (n *node) with(key, value string) *node {
-	n.attrs = append(n.attrs, sources.Attr{Key: key, Value: value})
+	n.attrs = append(n.attrs, model.Attr{Key: key, Value: value})
 	return n
 }
 

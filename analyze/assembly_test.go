@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/trace-forensics/trace-forensics/internal/synth"
 	"github.com/trace-forensics/trace-forensics/sources"
 )
@@ -18,7 +20,7 @@ const ms = int64(1_000_000)
 type tb struct{ t Trace }
 
 func (b *tb) span(id, parent uint64, start, end int64) *tb {
-	b.t.Spans = append(b.t.Spans, sources.Span{Trace: sources.TraceID{1}, ID: sources.SpanID(id), Parent: sources.SpanID(parent), Start: start, End: end})
+	b.t.Spans = append(b.t.Spans, model.Span{Trace: model.TraceID{1}, ID: model.SpanID(id), Parent: model.SpanID(parent), Start: start, End: end})
 	return b
 }
 
@@ -29,7 +31,7 @@ func (b *tb) build() (*Trace, traceIssues) {
 
 func selfOf(t *Trace, id uint64) int64 {
 	for i, s := range t.Spans {
-		if s.ID == sources.SpanID(id) {
+		if s.ID == model.SpanID(id) {
 			return t.SelfTime(int32(i))
 		}
 	}

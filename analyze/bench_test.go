@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/trace-forensics/trace-forensics/internal/synth"
 	"github.com/trace-forensics/trace-forensics/sources"
 )
@@ -32,7 +34,7 @@ func synthBytes(b *testing.B, spans int) []byte {
 	return buf.Bytes()
 }
 
-func load(b *testing.B, data []byte) *sources.Dataset {
+func load(b *testing.B, data []byte) *model.Dataset {
 	b.Helper()
 	ds, err := sources.LoadReader(context.Background(), "bench", bytes.NewReader(data), sources.Options{Keep: DefaultStageRules().Keys()})
 	if err != nil {
@@ -96,11 +98,11 @@ func BenchmarkCriticalPathSynth(b *testing.B) {
 // root), deep (a chain) or a random tree with fan-out and skew.
 func bigTrace(shape string, n int) *Trace {
 	rng := rand.New(rand.NewPCG(9, 9))
-	spans := make([]sources.Span, n)
+	spans := make([]model.Span, n)
 	for i := range spans {
 		s := &spans[i]
-		s.Trace = sources.TraceID{15: 7}
-		s.ID = sources.SpanID(i + 1)
+		s.Trace = model.TraceID{15: 7}
+		s.ID = model.SpanID(i + 1)
 		switch {
 		case i == 0:
 			s.Start, s.End = 0, int64(10*n)
@@ -109,7 +111,7 @@ func bigTrace(shape string, n int) *Trace {
 			s.Start = rng.Int64N(int64(9 * n))
 			s.End = s.Start + rng.Int64N(int64(n))
 		case shape == "deep":
-			s.Parent = sources.SpanID(i)
+			s.Parent = model.SpanID(i)
 			s.Start, s.End = int64(i), int64(10*n-i)
 		default:
 			p := &spans[rng.IntN(i)]

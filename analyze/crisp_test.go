@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/trace-forensics/trace-forensics/sources"
 )
 
@@ -125,10 +127,10 @@ func onPath(tr *Trace, cp []int64, i int32) bool {
 }
 
 // datasetTraces groups a dataset's spans into traces (tests only).
-func datasetTraces(ds *sources.Dataset) []*Trace {
-	by := map[sources.TraceID]*Trace{}
-	var order []sources.TraceID
-	for b := range sources.NumBuckets {
+func datasetTraces(ds *model.Dataset) []*Trace {
+	by := map[model.TraceID]*Trace{}
+	var order []model.TraceID
+	for b := range model.NumBuckets {
 		for _, slab := range ds.Bucket(b) {
 			for _, s := range slab {
 				tr := by[s.Trace]

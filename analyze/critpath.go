@@ -3,7 +3,7 @@ package analyze
 import (
 	"slices"
 
-	"github.com/trace-forensics/trace-forensics/sources"
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // This file computes the critical path of a trace (ANALYSIS.md): the part of
@@ -99,11 +99,11 @@ type cpScratch struct {
 
 // blocking reports whether the parent waited for child c: FOLLOWS_FROM
 // children and consumers of a producer's message did not block it.
-func blocking(c, p *sources.Span) bool {
-	if c.Flags&sources.FlagFollowsFrom != 0 {
+func blocking(c, p *model.Span) bool {
+	if c.Flags&model.FlagFollowsFrom != 0 {
 		return false
 	}
-	return !(c.Kind == sources.KindConsumer && p.Kind == sources.KindProducer)
+	return !(c.Kind == model.KindConsumer && p.Kind == model.KindProducer)
 }
 
 // criticalPath computes the critical path under t.Root. cp[i] receives span

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/trace-forensics/trace-forensics/sources"
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // Hand-built traces. span("root", 0, 100, span("a", 10, 60)) is a tree;
@@ -17,9 +17,9 @@ import (
 type node struct {
 	name       string
 	start, end int64
-	kind       sources.Kind
-	flags      sources.Flags
-	attrs      []sources.Attr
+	kind       model.Kind
+	flags      model.Flags
+	attrs      []model.Attr
 	kids       []*node
 }
 
@@ -27,40 +27,40 @@ func span(name string, start, end int64, kids ...*node) *node {
 	return &node{name: name, start: start, end: end, kids: kids}
 }
 
-func (n *node) kindOf(k sources.Kind) *node   { n.kind = k; return n }
-func (n *node) flagged(f sources.Flags) *node { n.flags |= f; return n }
-func (n *node) followsFrom() *node            { return n.flagged(sources.FlagFollowsFrom) }
-func (n *node) linked() *node                 { return n.flagged(sources.FlagLinked) }
-func (n *node) asServer() *node               { return n.kindOf(sources.KindServer) }
-func (n *node) asClient() *node               { return n.kindOf(sources.KindClient) }
-func (n *node) asProducer() *node             { return n.kindOf(sources.KindProducer) }
-func (n *node) asConsumer() *node             { return n.kindOf(sources.KindConsumer) }
+func (n *node) kindOf(k model.Kind) *node   { n.kind = k; return n }
+func (n *node) flagged(f model.Flags) *node { n.flags |= f; return n }
+func (n *node) followsFrom() *node          { return n.flagged(model.FlagFollowsFrom) }
+func (n *node) linked() *node               { return n.flagged(model.FlagLinked) }
+func (n *node) asServer() *node             { return n.kindOf(model.KindServer) }
+func (n *node) asClient() *node             { return n.kindOf(model.KindClient) }
+func (n *node) asProducer() *node           { return n.kindOf(model.KindProducer) }
+func (n *node) asConsumer() *node           { return n.kindOf(model.KindConsumer) }
 
 // traceBuilder turns trees and loose spans into sources.Span values. Every
 // span gets its own Shape, whose name is names[Shape].
 type traceBuilder struct {
-	spans []sources.Span
+	spans []model.Span
 	names []string
-	next  sources.SpanID
+	next  model.SpanID
 }
 
-func (b *traceBuilder) add(name string, id, parent sources.SpanID, start, end int64, kind sources.Kind, flags sources.Flags) sources.SpanID {
+func (b *traceBuilder) add(name string, id, parent model.SpanID, start, end int64, kind model.Kind, flags model.Flags) model.SpanID {
 	if id == 0 {
 		b.next++
 		id = b.next + 1000
 	}
-	b.spans = append(b.spans, sources.Span{
-		Trace: sources.TraceID{15: 1}, ID: id, Parent: parent,
+	b.spans = append(b.spans, model.Span{
+		Trace: model.TraceID{15: 1}, ID: id, Parent: parent,
 		Start: start, End: end, Shape: uint32(len(b.names)), Kind: kind, Flags: flags,
 	})
 	b.names = append(b.names, name)
 	return id
 }
 
-func (b *traceBuilder) tree(n *node, parent sources.SpanID) {
+func (b *traceBuilder) tree(n *node, parent model.SpanID) {
 	type item struct {
 		n      *node
-		parent sources.SpanID
+		parent model.SpanID
 	}
 	stack := []item{{n, parent}}
 	for len(stack) > 0 {
@@ -74,7 +74,7 @@ func (b *traceBuilder) tree(n *node, parent sources.SpanID) {
 }
 
 func (b *traceBuilder) trace() (*Trace, []string) {
-	t := &Trace{Spans: append([]sources.Span(nil), b.spans...)}
+	t := &Trace{Spans: append([]model.Span(nil), b.spans...)}
 	t.assemble()
 	names := b.names
 	return t, names
@@ -364,7 +364,7 @@ func TestCriticalPathSpanLinksOffPath(t *testing.T) {
 	tr, names := build(
 		span("request", 0, 100, span("work", 10, 60)).asServer(),
 		span("batch", 50, 500, span("batch-step", 60, 400)).linked())
-	if tr.Spans[tr.Root].Flags&sources.FlagLinked != 0 {
+	if tr.Spans[tr.Root].Flags&model.FlagLinked != 0 {
 		t.Fatalf("the linked span was taken as the request")
 	}
 	expectCP(t, critical(t, tr, names), map[string]int64{"request": 50, "work": 50})
@@ -432,7 +432,7 @@ func TestCriticalPathPartialTrace(t *testing.T) {
 func TestCriticalPathVeryDeep(t *testing.T) {
 	const depth = 200_000
 	var b traceBuilder
-	parent := sources.SpanID(0)
+	parent := model.SpanID(0)
 	for i := range depth {
 		parent = b.add(fmt.Sprint("d", i%10), 0, parent, int64(i), int64(2*depth-i), 0, 0)
 	}
@@ -465,12 +465,12 @@ func TestCriticalPathRandomTreesTileTheRoot(t *testing.T) {
 		var b traceBuilder
 		n := 1 + rng.IntN(40)
 		type sp struct {
-			id         sources.SpanID
+			id         model.SpanID
 			start, end int64
 		}
 		var made []sp
 		for i := range n {
-			var parent sources.SpanID
+			var parent model.SpanID
 			s := rng.Int64N(1000)
 			e := s + rng.Int64N(500)
 			if i > 0 && rng.IntN(10) > 0 {
@@ -482,11 +482,11 @@ func TestCriticalPathRandomTreesTileTheRoot(t *testing.T) {
 					e = s + rng.Int64N(p.end-s+1)
 				}
 			}
-			var fl sources.Flags
+			var fl model.Flags
 			if rng.IntN(15) == 0 {
-				fl |= sources.FlagFollowsFrom
+				fl |= model.FlagFollowsFrom
 			}
-			kind := sources.Kind(rng.IntN(6))
+			kind := model.Kind(rng.IntN(6))
 			id := b.add(fmt.Sprint("op", rng.IntN(5)), 0, parent, s, e, kind, fl)
 			made = append(made, sp{id, s, e})
 		}

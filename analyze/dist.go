@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"sync"
 
-	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/trace-forensics/trace-forensics/model"
 
-	"github.com/trace-forensics/trace-forensics/sources"
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Histogram range and precision (ANALYSIS.md): values in microseconds from
@@ -396,7 +396,7 @@ type exemplars struct {
 
 type exemplar struct {
 	ns    int64
-	trace sources.TraceID
+	trace model.TraceID
 }
 
 func (e *exemplars) better(a, b exemplar) bool {
@@ -409,7 +409,7 @@ func (e *exemplars) better(a, b exemplar) bool {
 // offer considers one trace's value. A trace appears at most once: offer it
 // once per trace, with its largest value. Most values are not among the
 // slowest, so that answer comes first and copies nothing.
-func (e *exemplars) offer(ns int64, t *sources.TraceID) {
+func (e *exemplars) offer(ns int64, t *model.TraceID) {
 	if e.k == 0 {
 		return
 	}
@@ -448,7 +448,7 @@ func (e *exemplars) merge(o *exemplars) {
 }
 
 // ids returns the exemplar trace IDs, slowest first.
-func (e *exemplars) ids(text func(sources.TraceID) string) []string {
+func (e *exemplars) ids(text func(model.TraceID) string) []string {
 	out := make([]string, len(e.items))
 	for i, x := range e.items {
 		out[i] = text(x.trace)

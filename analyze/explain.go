@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/trace-forensics/trace-forensics/sources"
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // Explanation is one trace, explained: every span with its depth, stage,
@@ -24,7 +24,7 @@ type Explanation struct {
 	UntracedShare float64
 	Spans         []ExplainedSpan // the request's tree depth-first, then spans outside it
 	Stages        []TraceStage    // by critical-path time, largest first
-	Warnings      []sources.WarningCount
+	Warnings      []model.WarningCount
 }
 
 // ExplainedSpan is one span of an explained trace.
@@ -64,7 +64,7 @@ func (e ErrTraceNotFound) Error() string { return fmt.Sprintf("trace %s is not i
 // Explain analyses the trace with the given ID (as reports print it: 32 hex
 // digits, or the original text of non-hex IDs; shorter hex is
 // left-padded) with the same rules as Analyze.
-func Explain(ds *sources.Dataset, id string, opt Options) (*Explanation, error) {
+func Explain(ds *model.Dataset, id string, opt Options) (*Explanation, error) {
 	tid, ok := findTraceID(ds, id)
 	if !ok {
 		return nil, ErrTraceNotFound{id}
@@ -74,7 +74,7 @@ func Explain(ds *sources.Dataset, id string, opt Options) (*Explanation, error) 
 		return nil, err
 	}
 	t := &Trace{ID: tid}
-	for _, slab := range ds.Bucket(sources.BucketOf(tid)) {
+	for _, slab := range ds.Bucket(model.BucketOf(tid)) {
 		for i := range slab {
 			if slab[i].Trace == tid {
 				t.Spans = append(t.Spans, slab[i])
@@ -94,7 +94,7 @@ func Explain(ds *sources.Dataset, id string, opt Options) (*Explanation, error) 
 }
 
 // findTraceID maps an ID as the user wrote it to the dataset's.
-func findTraceID(ds *sources.Dataset, id string) (sources.TraceID, bool) {
+func findTraceID(ds *model.Dataset, id string) (model.TraceID, bool) {
 	for k, v := range ds.IDText {
 		if v == id {
 			return k, true
@@ -102,10 +102,10 @@ func findTraceID(ds *sources.Dataset, id string) (sources.TraceID, bool) {
 	}
 	h := strings.ToLower(strings.TrimSpace(id))
 	if len(h) == 0 || len(h) > 32 {
-		return sources.TraceID{}, false
+		return model.TraceID{}, false
 	}
 	h = strings.Repeat("0", 32-len(h)) + h
-	var t sources.TraceID
+	var t model.TraceID
 	if _, err := hex.Decode(t[:], []byte(h)); err != nil {
 		return t, false
 	}
@@ -172,7 +172,7 @@ func (w *worker) explain(t *Trace, id string) *Explanation {
 			SpanID: s.ID.String(), Depth: depth[i], Service: op.Service, Operation: op.Name, Kind: s.Kind.String(),
 			Stage: w.stages.name(f.stage[i]), OffsetNs: s.Start - x.StartNs, DurationNs: s.Duration(),
 			SelfNs: f.self[i], CriticalPathNs: f.cp[i], Slices: slicesOf[i],
-			Error: s.Flags&sources.FlagError != 0, Detached: !inRequest[i], ShiftNs: shift[i],
+			Error: s.Flags&model.FlagError != 0, Detached: !inRequest[i], ShiftNs: shift[i],
 		}
 		if s.Parent != 0 {
 			es.ParentID = s.Parent.String()
@@ -228,7 +228,7 @@ func (w *worker) explain(t *Trace, id string) *Explanation {
 		}
 		return cmp.Compare(a.Stage, b.Stage)
 	})
-	var warn sources.Warnings
+	var warn model.Warnings
 	warn.Merge(&w.warn)
 	x.Warnings = warn.List()
 	return x

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/trace-forensics/trace-forensics/sources"
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // result turns the merged worker (w, with the others in all for their
@@ -115,11 +115,11 @@ func (w *worker) result(all []*worker) *Result {
 		r.Rules, r.Unmatched = w.ruleUsage()
 	}
 
-	var warn sources.Warnings
+	var warn model.Warnings
 	warn.Merge(&w.ds.Warnings)
 	warn.Merge(&w.warn)
 	if over > 0 {
-		warn.AddKeyed(sources.WarnOverRange, int(over), "", func() string {
+		warn.AddKeyed(model.WarnOverRange, int(over), "", func() string {
 			return "values longer than 1h were recorded as 1h in the histograms; max and mean stay exact"
 		})
 	}
@@ -132,7 +132,7 @@ func (w *worker) result(all []*worker) *Result {
 	return r
 }
 
-func requestStats(sc *scope, pct []float64, text func(sources.TraceID) string) RequestStats {
+func requestStats(sc *scope, pct []float64, text func(model.TraceID) string) RequestStats {
 	return RequestStats{Dist: sc.req, Summary: sc.req.Summarize(pct), Errors: sc.reqErr, Exemplars: sc.req.Exemplars.ids(text)}
 }
 
@@ -163,7 +163,7 @@ func quantilesOf(d *Dist, pct []float64) []int64 {
 
 // operations builds the operation rows of a scope, sorted by self share.
 // It returns the total self time and the count of over-range values.
-func (w *worker) operations(sc *scope, pct []float64, text func(sources.TraceID) string) ([]OperationStats, int64, int64) {
+func (w *worker) operations(sc *scope, pct []float64, text func(model.TraceID) string) ([]OperationStats, int64, int64) {
 	reqQ := quantilesOf(&sc.req, pct)
 	var total, over int64
 	for _, a := range sc.ops {
@@ -224,7 +224,7 @@ func (w *worker) opMainStage(op int) string {
 // stageStats builds the stage rows of a scope: in the given order (all of
 // them, zeros included), or else every stage that occurs, by share. It
 // returns the stage IDs of the rows too.
-func (w *worker) stageStats(sc *scope, order []int32, pct []float64, text func(sources.TraceID) string) ([]StageStats, []int32) {
+func (w *worker) stageStats(sc *scope, order []int32, pct []float64, text func(model.TraceID) string) ([]StageStats, []int32) {
 	reqQ := quantilesOf(&sc.req, pct)
 	ids := order
 	if ids == nil {

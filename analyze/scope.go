@@ -1,6 +1,6 @@
 package analyze
 
-import "github.com/trace-forensics/trace-forensics/sources"
+import "github.com/trace-forensics/trace-forensics/model"
 
 // scope accumulates the figures of one set of requests: all of them, or
 // one group of --group-by. Workers each have their own and merge them at
@@ -131,11 +131,11 @@ func (s *scope) merge(o *scope) {
 }
 
 // request records one request's end-to-end figures.
-func (s *scope) request(r *sources.Span, id sources.TraceID, untraced int64) {
+func (s *scope) request(r *model.Span, id model.TraceID, untraced int64) {
 	d := r.Duration()
 	s.req.Record(d)
 	s.req.Exemplars.offer(d, &id)
-	if r.Flags&sources.FlagError != 0 {
+	if r.Flags&model.FlagError != 0 {
 		s.reqErr++
 	}
 	if s.req.Count == 1 || r.Start < s.minStart {

@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/trace-forensics/trace-forensics/sources"
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // This file is Jaeger's clock-skew adjuster (model/adjuster/clockskew.go),
@@ -37,7 +37,7 @@ type hostMap struct {
 	host []uint32 // host value index + 1 per shape, 0 when unknown
 }
 
-func newHostMap(shapes []sources.Shape, ops []sources.Op, hostKeys []string) hostMap {
+func newHostMap(shapes []model.Shape, ops []model.Op, hostKeys []string) hostMap {
 	h := hostMap{svc: make([]uint32, len(shapes)), host: make([]uint32, len(shapes))}
 	svcs := map[string]uint32{}
 	hosts := map[string]uint32{}
@@ -146,7 +146,7 @@ func (t *Trace) adjustSkew(maxSkew int64, hosts *hostMap, delta []int64, is *ske
 
 // skewOf is Jaeger's calculateSkew: the shift that puts child c, as
 // recorded, inside parent p, as already adjusted.
-func skewOf(c, p *sources.Span) int64 {
+func skewOf(c, p *model.Span) int64 {
 	pd, cd := p.Duration(), c.Duration()
 	if cd > pd {
 		// Async, or the parent timed out first: only make sure the child

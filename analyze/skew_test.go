@@ -4,20 +4,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trace-forensics/trace-forensics/sources"
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // In these traces a span's service is the part of its name before the
 // colon; hosts, when given, map names to host values.
 func testHosts(names []string, hosts map[string]string) *hostMap {
-	shapes := make([]sources.Shape, len(names))
-	var ops []sources.Op
+	shapes := make([]model.Shape, len(names))
+	var ops []model.Op
 	for i, n := range names {
 		svc, _, _ := strings.Cut(n, ":")
 		shapes[i].Op = uint32(len(ops))
-		ops = append(ops, sources.Op{Service: svc, Name: n})
+		ops = append(ops, model.Op{Service: svc, Name: n})
 		if h, ok := hosts[n]; ok {
-			shapes[i].Attrs = []sources.Attr{{Key: "host.name", Value: h}}
+			shapes[i].Attrs = []model.Attr{{Key: "host.name", Value: h}}
 		}
 	}
 	h := newHostMap(shapes, ops, DefaultHostKeys)

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"sync"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/trace-forensics/trace-forensics/model"
 
-	"github.com/trace-forensics/trace-forensics/sources"
+	"go.yaml.in/yaml/v3"
 )
 
 // A stage is a named step of a request (ANALYSIS.md). Spans are mapped to
@@ -32,7 +32,7 @@ type StageRule struct {
 	Stage   string
 	Service *regexp.Regexp // on the service name, unanchored
 	Name    *regexp.Regexp // on the span name, unanchored
-	Kinds   []sources.Kind // any of
+	Kinds   []model.Kind   // any of
 	Root    bool           // only the request's root span
 	Attrs   []AttrMatch    // all of
 	Inherit bool           // unmatched spans below a matched one join its stage
@@ -152,8 +152,8 @@ func parseRule(n *yaml.Node, file string, errf func(*yaml.Node, string, ...any) 
 			var kinds []string
 			if kinds, err = scalarList(v, errf); err == nil {
 				for _, s := range kinds {
-					kd := sources.ParseKind(s)
-					if kd == sources.KindUnspecified && !strings.EqualFold(s, "unspecified") {
+					kd := model.ParseKind(s)
+					if kd == model.KindUnspecified && !strings.EqualFold(s, "unspecified") {
 						return r, errf(v, "kind: %q is not a span kind (internal, server, client, producer, consumer)", s)
 					}
 					r.Kinds = append(r.Kinds, kd)
@@ -288,7 +288,7 @@ func (r *StageRule) Conditions() string {
 	return s
 }
 
-func (r *StageRule) matches(op *sources.Op, sh *sources.Shape, root bool) bool {
+func (r *StageRule) matches(op *model.Op, sh *model.Shape, root bool) bool {
 	if r.Root && !root {
 		return false
 	}
@@ -316,13 +316,13 @@ func (r *StageRule) matches(op *sources.Op, sh *sources.Shape, root bool) bool {
 type stageMap struct {
 	rules     *StageRules
 	names     []string // named stages
-	ops       []sources.Op
+	ops       []model.Op
 	ruleStage []int32
 	shapeRule [2][]int32 // [root][shape]: first matching rule, or -1
 	inherit   bool       // some rule passes its stage down
 }
 
-func newStageMap(rules *StageRules, shapes []sources.Shape, ops []sources.Op) *stageMap {
+func newStageMap(rules *StageRules, shapes []model.Shape, ops []model.Op) *stageMap {
 	if rules == nil {
 		rules = DefaultStageRules()
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/trace-forensics/trace-forensics/internal/synth"
 	"github.com/trace-forensics/trace-forensics/sources"
 )
@@ -84,16 +86,16 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops := []sources.Op{{Service: "gw", Name: "POST /chat"}, {Service: "gw", Name: "orchestrate"}, {Service: "gw", Name: "call profile"}, {Service: "profile", Name: "GET"}, {Service: "profile", Name: "SELECT"}, {Service: "llm", Name: "chat"}, {Service: "gw", Name: "tokenize"}}
-	shapes := []sources.Shape{
-		{Op: 0, Kind: sources.KindServer}, {Op: 1}, {Op: 2, Kind: sources.KindClient}, {Op: 3, Kind: sources.KindServer},
-		{Op: 4, Kind: sources.KindClient, Attrs: []sources.Attr{{Key: "db.system.name", Value: "postgresql"}}},
-		{Op: 5, Kind: sources.KindClient}, {Op: 6},
+	ops := []model.Op{{Service: "gw", Name: "POST /chat"}, {Service: "gw", Name: "orchestrate"}, {Service: "gw", Name: "call profile"}, {Service: "profile", Name: "GET"}, {Service: "profile", Name: "SELECT"}, {Service: "llm", Name: "chat"}, {Service: "gw", Name: "tokenize"}}
+	shapes := []model.Shape{
+		{Op: 0, Kind: model.KindServer}, {Op: 1}, {Op: 2, Kind: model.KindClient}, {Op: 3, Kind: model.KindServer},
+		{Op: 4, Kind: model.KindClient, Attrs: []model.Attr{{Key: "db.system.name", Value: "postgresql"}}},
+		{Op: 5, Kind: model.KindClient}, {Op: 6},
 	}
 	m := newStageMap(rules, shapes, ops)
 	var b traceBuilder
-	add := func(shape uint32, id, parent sources.SpanID, s, e int64) {
-		b.spans = append(b.spans, sources.Span{Trace: sources.TraceID{1}, ID: id, Parent: parent, Start: s, End: e, Shape: shape})
+	add := func(shape uint32, id, parent model.SpanID, s, e int64) {
+		b.spans = append(b.spans, model.Span{Trace: model.TraceID{1}, ID: id, Parent: parent, Start: s, End: e, Shape: shape})
 	}
 	add(0, 1, 0, 0, 100) // entry (root)
 	add(1, 2, 1, 10, 50) // fan-out
@@ -108,11 +110,11 @@ rules:
 	n := len(tr.Spans)
 	stage, rule, carrier := make([]int32, n), make([]int32, n), make([]int32, n)
 	m.assign(tr, func(s uint32) uint32 { return shapes[s].Op }, stage, rule, carrier)
-	got := map[sources.SpanID]string{}
+	got := map[model.SpanID]string{}
 	for i := range tr.Spans {
 		got[tr.Spans[i].ID] = m.name(stage[i])
 	}
-	want := map[sources.SpanID]string{1: "entry", 2: "fan-out", 3: "fan-out", 4: "fan-out", 5: "db", 6: "llm", 7: "gw/tokenize", 8: "gw/POST /chat"}
+	want := map[model.SpanID]string{1: "entry", 2: "fan-out", 3: "fan-out", 4: "fan-out", 5: "db", 6: "llm", 7: "gw/tokenize", 8: "gw/POST /chat"}
 	for id, w := range want {
 		if got[id] != w {
 			t.Errorf("span %d: stage %q, want %q", id, got[id], w)
@@ -122,7 +124,7 @@ rules:
 
 // loadSynth generates traffic and loads it as the CLI would, keeping the
 // attributes the built-in rules and the grouping key need.
-func loadSynth(t testing.TB, cfg synth.Config, keep ...string) *sources.Dataset {
+func loadSynth(t testing.TB, cfg synth.Config, keep ...string) *model.Dataset {
 	t.Helper()
 	var buf bytes.Buffer
 	if _, err := synth.WriteJSONL(&buf, cfg); err != nil {
@@ -272,10 +274,10 @@ func TestDefaultRulesMapGeneratedStages(t *testing.T) {
 	shapes, ops := ds.Catalog.Shapes(), ds.Catalog.Ops()
 	m := newStageMap(nil, shapes, ops)
 	g := synth.New(cfg)
-	planted := map[sources.SpanID]string{}
+	planted := map[model.SpanID]string{}
 	for range cfg.Requests {
 		for _, s := range g.Next() {
-			planted[sources.SpanID(uint64(s.SpanID[0])<<56|uint64(s.SpanID[1])<<48|uint64(s.SpanID[2])<<40|uint64(s.SpanID[3])<<32|
+			planted[model.SpanID(uint64(s.SpanID[0])<<56|uint64(s.SpanID[1])<<48|uint64(s.SpanID[2])<<40|uint64(s.SpanID[3])<<32|
 				uint64(s.SpanID[4])<<24|uint64(s.SpanID[5])<<16|uint64(s.SpanID[6])<<8|uint64(s.SpanID[7]))] = s.Stage
 		}
 	}

@@ -3,7 +3,7 @@ package analyze
 import (
 	"slices"
 
-	"github.com/trace-forensics/trace-forensics/sources"
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // Trace is one assembled trace: its spans sorted by start time, each span's
@@ -11,8 +11,8 @@ import (
 // Walks over it are iterative, so depth is unbounded, and assembly is
 // O(n log n) in the number of spans.
 type Trace struct {
-	ID    sources.TraceID
-	Spans []sources.Span
+	ID    model.TraceID
+	Spans []model.Span
 	// Parent[i] is the index of span i's parent, or -1 for roots, orphans
 	// and spans whose parent reference was broken to end a cycle.
 	Parent []int32
@@ -37,7 +37,7 @@ type Trace struct {
 }
 
 type idIndex struct {
-	id  sources.SpanID
+	id  model.SpanID
 	idx int32
 }
 
@@ -115,7 +115,7 @@ func (t *Trace) assemble() traceIssues {
 
 // betterRoot reports whether a is a better request root than b: a
 // synchronous root beats an asynchronous one, then the longer wins.
-func betterRoot(a, b *sources.Span) bool {
+func betterRoot(a, b *model.Span) bool {
 	if aa, ab := asyncRoot(a), asyncRoot(b); aa != ab {
 		return ab
 	}
@@ -123,8 +123,8 @@ func betterRoot(a, b *sources.Span) bool {
 }
 
 // asyncRoot: a root that consumes a message or only links to other work.
-func asyncRoot(s *sources.Span) bool {
-	return s.Kind == sources.KindConsumer || s.Flags&sources.FlagLinked != 0
+func asyncRoot(s *model.Span) bool {
+	return s.Kind == model.KindConsumer || s.Flags&model.FlagLinked != 0
 }
 
 // buildOrder fills Order with a preorder walk from every span without a
@@ -158,7 +158,7 @@ const smallSort = 48
 
 // spanBefore orders spans by start, longer first (parents before their
 // children), then by ID, so the order is total and reproducible.
-func spanBefore(a, b *sources.Span) bool {
+func spanBefore(a, b *model.Span) bool {
 	if a.Start != b.Start {
 		return a.Start < b.Start
 	}
@@ -168,9 +168,9 @@ func spanBefore(a, b *sources.Span) bool {
 	return a.ID < b.ID
 }
 
-func sortSpans(spans []sources.Span) {
+func sortSpans(spans []model.Span) {
 	if len(spans) > smallSort {
-		slices.SortFunc(spans, func(a, b sources.Span) int {
+		slices.SortFunc(spans, func(a, b model.Span) int {
 			if spanBefore(&a, &b) {
 				return -1
 			}
@@ -229,7 +229,7 @@ func (t *Trace) indexIDs() int {
 }
 
 // lookupID returns the position of the span with the given ID, or -1.
-func (t *Trace) lookupID(id sources.SpanID) int32 {
+func (t *Trace) lookupID(id model.SpanID) int32 {
 	mask := uint64(len(t.ids) - 1)
 	for h := hashSpanID(id) & mask; t.ids[h] >= 0; h = (h + 1) & mask {
 		if t.Spans[t.ids[h]].ID == id {
@@ -239,7 +239,7 @@ func (t *Trace) lookupID(id sources.SpanID) int32 {
 	return -1
 }
 
-func hashSpanID(id sources.SpanID) uint64 {
+func hashSpanID(id model.SpanID) uint64 {
 	x := uint64(id)
 	x ^= x >> 31
 	x *= 0x9E3779B97F4A7C15

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/spf13/cobra"
+	"github.com/trace-forensics/trace-forensics/live"
 
-	"github.com/trace-forensics/trace-forensics/sources"
+	"github.com/spf13/cobra"
 )
 
 // ServicesOptions are the inputs of `trace-forensics services`.
@@ -69,22 +69,22 @@ func runServices(ctx context.Context, opts *ServicesOptions) error {
 	if err != nil {
 		return err
 	}
-	var list []sources.ServiceOperations
+	var list []live.ServiceOperations
 	if l.jaeger != "" {
-		list, err = sources.JaegerServices(ctx, l.jaeger, opts.Services, po)
+		list, err = live.JaegerServices(ctx, l.jaeger, opts.Services, po)
 	} else {
-		list, err = sources.JaegerServicesGRPC(ctx, l.jaegerGRPC, opts.Services, po)
+		list, err = live.JaegerServicesGRPC(ctx, l.jaegerGRPC, opts.Services, po)
 	}
 	if err != nil {
 		return err
 	}
 	if opts.Format == "json" {
 		if list == nil {
-			list = []sources.ServiceOperations{}
+			list = []live.ServiceOperations{}
 		}
 		for i := range list {
 			if list[i].Operations == nil {
-				list[i].Operations = []sources.Operation{}
+				list[i].Operations = []live.Operation{}
 			}
 		}
 		enc := json.NewEncoder(io.Out)

@@ -9,6 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trace-forensics/trace-forensics/live"
+
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -40,11 +44,11 @@ func (o *sourceOptions) redactor() *redact.Redactor {
 // load reads the sources named on the command line, or pulls from Jaeger
 // when --jaeger or --jaeger-grpc is given. A pull that finds nothing ends
 // the command with exit code 0 and a "no traces matched" message.
-func (o *sourceOptions) load(ctx context.Context, io IO) (*sources.Dataset, error) {
+func (o *sourceOptions) load(ctx context.Context, io IO) (*model.Dataset, error) {
 	// The values of --redact-key keys are read only to be recognised.
 	red := o.redactor()
 	o.keep = append(o.keep, red.Keys()...)
-	var ds *sources.Dataset
+	var ds *model.Dataset
 	var err error
 	if o.cmd == nil || !o.live.isLive() {
 		if err := o.checkNotLive(); err != nil {
@@ -228,24 +232,24 @@ var queryOnly = []string{"tag", "max-duration", "limit", "trace-id", "trace-ids-
 var envHelp = fmt.Sprintf(`Credentials for --jaeger and --jaeger-grpc come from the environment, never
 from flags: %s%s (a bearer token) or %s%s and
 %s%s (basic auth). They are never printed.`,
-	sources.EnvJaegerPrefix, sources.EnvSuffixToken,
-	sources.EnvJaegerPrefix, sources.EnvSuffixUser,
-	sources.EnvJaegerPrefix, sources.EnvSuffixPassword)
+	live.EnvJaegerPrefix, live.EnvSuffixToken,
+	live.EnvJaegerPrefix, live.EnvSuffixUser,
+	live.EnvJaegerPrefix, live.EnvSuffixPassword)
 
 // tempoEnvHelp documents the credential variables of --tempo in --help.
 var tempoEnvHelp = fmt.Sprintf(`For --tempo they are %s%s, or %s%s and
 %s%s.`,
-	sources.EnvTempoPrefix, sources.EnvSuffixToken,
-	sources.EnvTempoPrefix, sources.EnvSuffixUser,
-	sources.EnvTempoPrefix, sources.EnvSuffixPassword)
+	live.EnvTempoPrefix, live.EnvSuffixToken,
+	live.EnvTempoPrefix, live.EnvSuffixUser,
+	live.EnvTempoPrefix, live.EnvSuffixPassword)
 
 // bindConn registers the flags that say where the server is and how to talk to it.
 func (o *liveOptions) bindConn(fl *pflag.FlagSet) {
 	fl.StringVar(&o.jaeger, "jaeger", "", "pull traces from the Jaeger query service at this URL (e.g. http://localhost:16686); searches the last hour unless --since/--until say otherwise")
 	fl.StringVar(&o.jaegerGRPC, "jaeger-grpc", "", "pull traces from Jaeger's query gRPC port at HOST:PORT (e.g. localhost:16685; grpcs:// for TLS)")
-	fl.IntVar(&o.conn.concurrency, "concurrency", sources.DefaultPullConcurrency, "requests in flight at once when pulling")
-	fl.DurationVar(&o.conn.timeout, "timeout", sources.DefaultPullTimeout, "give up on a request after this long")
-	o.conn.maxResponseBytes = sources.DefaultMaxResponseBytes
+	fl.IntVar(&o.conn.concurrency, "concurrency", live.DefaultPullConcurrency, "requests in flight at once when pulling")
+	fl.DurationVar(&o.conn.timeout, "timeout", live.DefaultPullTimeout, "give up on a request after this long")
+	o.conn.maxResponseBytes = live.DefaultMaxResponseBytes
 	fl.Var(&o.conn.maxResponseBytes, "max-response-bytes", "refuse answers larger than this (e.g. 64MiB, 1GiB)")
 	fl.StringVar(&o.conn.caFile, "ca-file", "", "trust the certificate authorities in this PEM file")
 	fl.BoolVar(&o.conn.insecure, "insecure-skip-verify", false, "do not check the server's TLS certificate (unsafe; for testing)")
@@ -263,7 +267,7 @@ func (o *sourceOptions) bind(c *cobra.Command) {
 	l.bindConn(fl)
 	fl.StringArrayVar(&l.tags, "tag", nil, "with --jaeger: search traces with this tag, key=value (repeatable)")
 	fl.DurationVar(&l.maxDuration, "max-duration", 0, "with --jaeger: search traces with no span longer than this")
-	fl.IntVar(&l.limit, "limit", sources.DefaultPullLimit, "with --jaeger: pull at most this many traces")
+	fl.IntVar(&l.limit, "limit", live.DefaultPullLimit, "with --jaeger: pull at most this many traces")
 	fl.StringArrayVar(&l.traceIDs, "trace-id", nil, "with --jaeger: pull this trace (repeatable); no search is made")
 	fl.StringVar(&l.traceIDsFrom, "trace-ids-from", "", "with --jaeger: pull the traces whose IDs are in this file (one per line, # comments)")
 	fl.StringVar(&l.save, "save", "", "with --jaeger: also write what was pulled to this new directory; breakdown DIR reads it back")
@@ -334,10 +338,10 @@ func (o *sourceOptions) sharedFilters() filterOptions {
 }
 
 // query builds the server query from the flags.
-func (o *sourceOptions) query(now time.Time, notify func(string)) (sources.TraceQuery, error) {
+func (o *sourceOptions) query(now time.Time, notify func(string)) (live.TraceQuery, error) {
 	l := &o.live
 	f := o.sharedFilters()
-	q := sources.TraceQuery{Services: f.services, MinDuration: f.minDuration, MaxDuration: l.maxDuration, Limit: l.limit}
+	q := live.TraceQuery{Services: f.services, MinDuration: f.minDuration, MaxDuration: l.maxDuration, Limit: l.limit}
 	if l.limit <= 0 {
 		return q, usagef("--limit: must be positive")
 	}
@@ -390,7 +394,7 @@ func (o *sourceOptions) query(now time.Time, notify func(string)) (sources.Trace
 		ids = append(ids, more...)
 	}
 	for _, id := range ids {
-		n, err := sources.NormalizeTraceID(id)
+		n, err := live.NormalizeTraceID(id)
 		if err != nil {
 			return q, usagef("--trace-id: %v", err)
 		}
@@ -425,18 +429,18 @@ func readTraceIDs(path string) ([]string, error) {
 	return ids, nil
 }
 
-// pullOptions turns the connection flags into sources.PullOptions.
-func (c *connOptions) pullOptions(io IO, notify func(string)) (sources.PullOptions, error) {
+// pullOptions turns the connection flags into live.PullOptions.
+func (c *connOptions) pullOptions(io IO, notify func(string)) (live.PullOptions, error) {
 	if c.concurrency <= 0 {
-		return sources.PullOptions{}, usagef("--concurrency: must be positive")
+		return live.PullOptions{}, usagef("--concurrency: must be positive")
 	}
 	if c.timeout <= 0 {
-		return sources.PullOptions{}, usagef("--timeout: must be positive")
+		return live.PullOptions{}, usagef("--timeout: must be positive")
 	}
 	if c.insecure {
 		notify("warning: --insecure-skip-verify: the server's TLS certificate is not checked; anyone on the network path can read or change the answers and see the credentials")
 	}
-	po := sources.PullOptions{
+	po := live.PullOptions{
 		Timeout: c.timeout, MaxResponseBytes: int64(c.maxResponseBytes), CAFile: c.caFile,
 		InsecureSkipVerify: c.insecure, Concurrency: c.concurrency, Getenv: io.Getenv, Notify: notify,
 	}
@@ -455,7 +459,7 @@ func (l *liveOptions) checkAddress() error {
 		return usagef("give --tempo or --jaeger/--jaeger-grpc, not both")
 	}
 	if l.tempo != "" {
-		if err := sources.CheckTempoURL(l.tempo); err != nil {
+		if err := live.CheckTempoURL(l.tempo); err != nil {
 			return usageError{err}
 		}
 		if l.traceQL != "" && len(l.tags) > 0 {
@@ -465,19 +469,19 @@ func (l *liveOptions) checkAddress() error {
 		return usagef("--query and --org-id need --tempo")
 	}
 	if l.jaeger != "" {
-		if err := sources.CheckJaegerURL(l.jaeger); err != nil {
+		if err := live.CheckJaegerURL(l.jaeger); err != nil {
 			return usageError{err}
 		}
 	}
 	if l.jaegerGRPC != "" {
-		if err := sources.CheckJaegerGRPCAddr(l.jaegerGRPC); err != nil {
+		if err := live.CheckJaegerGRPCAddr(l.jaegerGRPC); err != nil {
 			return usageError{err}
 		}
 	}
 	return nil
 }
 
-func (o *sourceOptions) pull(ctx context.Context, io IO) (*sources.Dataset, error) {
+func (o *sourceOptions) pull(ctx context.Context, io IO) (*model.Dataset, error) {
 	l := &o.live
 	if err := l.checkAddress(); err != nil {
 		return nil, err
@@ -493,21 +497,21 @@ func (o *sourceOptions) pull(ctx context.Context, io IO) (*sources.Dataset, erro
 	}
 	po.SaveDir = l.save
 	opt := sources.Options{Keep: o.keep}
-	var ds *sources.Dataset
+	var ds *model.Dataset
 	where := ""
 	switch {
 	case l.tempo != "":
-		where = "tempo " + sources.RedactURL(l.tempo)
+		where = "tempo " + live.RedactURL(l.tempo)
 		if l.traceQL != "" {
 			where += ", query " + l.traceQL
 		}
-		ds, err = sources.PullTempo(ctx, sources.TempoOptions{URL: l.tempo, Query: l.traceQL, OrgID: l.orgID}, q, po, opt)
+		ds, err = live.PullTempo(ctx, live.TempoOptions{URL: l.tempo, Query: l.traceQL, OrgID: l.orgID}, q, po, opt)
 	case l.jaeger != "":
-		where = "jaeger " + sources.RedactURL(l.jaeger)
-		ds, err = sources.PullJaeger(ctx, l.jaeger, q, po, opt)
+		where = "jaeger " + live.RedactURL(l.jaeger)
+		ds, err = live.PullJaeger(ctx, l.jaeger, q, po, opt)
 	default:
 		where = "jaeger " + l.jaegerGRPC
-		ds, err = sources.PullJaegerGRPC(ctx, l.jaegerGRPC, q, po, opt)
+		ds, err = live.PullJaegerGRPC(ctx, l.jaegerGRPC, q, po, opt)
 	}
 	if err != nil {
 		return nil, err
@@ -519,7 +523,7 @@ func (o *sourceOptions) pull(ctx context.Context, io IO) (*sources.Dataset, erro
 }
 
 // describeQuery says what was asked, for the "no traces matched" message.
-func describeQuery(where string, q *sources.TraceQuery) string {
+func describeQuery(where string, q *live.TraceQuery) string {
 	parts := []string{where}
 	if len(q.TraceIDs) > 0 {
 		parts = append(parts, fmt.Sprintf("%d trace %s", len(q.TraceIDs), plural(len(q.TraceIDs), "ID", "IDs")))
@@ -539,7 +543,7 @@ func describeQuery(where string, q *sources.TraceQuery) string {
 		end = time.Now()
 	}
 	if start.IsZero() {
-		start = end.Add(-sources.DefaultPullLookback)
+		start = end.Add(-live.DefaultPullLookback)
 	}
 	parts = append(parts, "from "+start.UTC().Format(time.RFC3339)+" to "+end.UTC().Format(time.RFC3339))
 	if q.MinDuration > 0 {

@@ -4,8 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/trace-forensics/trace-forensics/analyze"
-	"github.com/trace-forensics/trace-forensics/sources"
 )
 
 func TestPatterns(t *testing.T) {
@@ -121,8 +122,8 @@ func TestResult(t *testing.T) {
 		GroupBy:  "user.id",
 		Groups:   []analyze.GroupStats{{Key: "user.id", Value: "u-1"}, {Key: "user.id", Value: "u-2"}},
 		Coverage: analyze.Coverage{Operations: []analyze.UntracedOp{{Gap: analyze.Gap{After: email}}}, MissingStages: []string{email}},
-		Warnings: []sources.WarningCount{{Kind: "orphan_span", Count: 1, Example: "span of " + email}},
-		Inputs:   []sources.Input{{Name: "export-" + email + ".json"}},
+		Warnings: []model.WarningCount{{Kind: "orphan_span", Count: 1, Example: "span of " + email}},
+		Inputs:   []model.Input{{Name: "export-" + email + ".json"}},
 		Rules:    []analyze.RuleUsage{{Matched: []analyze.OpCount{{Operation: email}}}},
 	}
 	res.Unmatched = []analyze.OpCount{{Service: "x", Operation: email}}

@@ -4,8 +4,9 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/trace-forensics/trace-forensics/analyze"
-	"github.com/trace-forensics/trace-forensics/sources"
 )
 
 // Result redacts, in place, every string a result carries: service,
@@ -118,7 +119,7 @@ func walk(v reflect.Value, r *Redactor, depth int) {
 // LearnDataset records the values the dataset kept for the listed keys
 // (the reader keeps them when they are in sources.Options.Keep), so they
 // are cut out of names and numbered for pseudonyms.
-func LearnDataset(ds *sources.Dataset, r *Redactor) {
+func LearnDataset(ds *model.Dataset, r *Redactor) {
 	if ds == nil || ds.Catalog == nil || len(r.keys) == 0 {
 		return
 	}

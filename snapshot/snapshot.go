@@ -25,8 +25,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/trace-forensics/trace-forensics/analyze"
-	"github.com/trace-forensics/trace-forensics/sources"
 )
 
 // Format is the value of the "format" field, the first of every snapshot:
@@ -49,20 +50,20 @@ type Snapshot struct {
 	// Tool is the trace-forensics version that wrote the file.
 	Tool string `json:"tool,omitempty"`
 	// ExemplarsPerFigure is how many slowest traces each distribution keeps.
-	ExemplarsPerFigure int                    `json:"exemplars_per_figure"`
-	Inputs             []sources.Input        `json:"inputs"`
-	Window             *Window                `json:"window,omitempty"`
-	TracesRead         int64                  `json:"traces_read"`
-	Traces             int64                  `json:"traces"`
-	Spans              int64                  `json:"spans"`
-	Filter             Filter                 `json:"filter"`
-	StageRules         []Rule                 `json:"stage_rules"`
-	Requests           Requests               `json:"requests"`
-	Stages             []Stage                `json:"stages"`
-	Operations         []Operation            `json:"operations"`
-	GroupBy            string                 `json:"group_by,omitempty"`
-	Groups             []Group                `json:"groups,omitempty"`
-	Warnings           []sources.WarningCount `json:"warnings"`
+	ExemplarsPerFigure int                  `json:"exemplars_per_figure"`
+	Inputs             []model.Input        `json:"inputs"`
+	Window             *Window              `json:"window,omitempty"`
+	TracesRead         int64                `json:"traces_read"`
+	Traces             int64                `json:"traces"`
+	Spans              int64                `json:"spans"`
+	Filter             Filter               `json:"filter"`
+	StageRules         []Rule               `json:"stage_rules"`
+	Requests           Requests             `json:"requests"`
+	Stages             []Stage              `json:"stages"`
+	Operations         []Operation          `json:"operations"`
+	GroupBy            string               `json:"group_by,omitempty"`
+	Groups             []Group              `json:"groups,omitempty"`
+	Warnings           []model.WarningCount `json:"warnings"`
 	// Notes are what merging or reading found questionable: snapshots made
 	// with different stage rules, an input counted twice, a newer schema.
 	Notes []string `json:"notes,omitempty"`
@@ -185,7 +186,7 @@ func FromResult(r *analyze.Result, m Meta) (*Snapshot, error) {
 		Filter: filterOf(m.Filter), GroupBy: r.GroupBy,
 	}
 	if s.Inputs == nil {
-		s.Inputs = []sources.Input{}
+		s.Inputs = []model.Input{}
 	}
 	if !r.WindowStart.IsZero() {
 		s.Window = &Window{Start: r.WindowStart, End: r.WindowEnd}
@@ -205,10 +206,10 @@ func FromResult(r *analyze.Result, m Meta) (*Snapshot, error) {
 		s.Groups = append(s.Groups, out)
 	}
 	for _, w := range r.Warnings {
-		s.Warnings = append(s.Warnings, sources.WarningCount(w))
+		s.Warnings = append(s.Warnings, model.WarningCount(w))
 	}
 	if s.Warnings == nil {
-		s.Warnings = []sources.WarningCount{}
+		s.Warnings = []model.WarningCount{}
 	}
 	return s, nil
 }
@@ -369,10 +370,10 @@ func Read(r io.Reader, name string) (*Snapshot, error) {
 // version 1.
 func upgrade(s *Snapshot) {
 	if s.Inputs == nil {
-		s.Inputs = []sources.Input{}
+		s.Inputs = []model.Input{}
 	}
 	if s.Warnings == nil {
-		s.Warnings = []sources.WarningCount{}
+		s.Warnings = []model.WarningCount{}
 	}
 }
 
@@ -437,8 +438,8 @@ func Merge(snaps ...*Snapshot) (*Snapshot, error) {
 		return nil, errors.New("nothing to merge")
 	}
 	out := &Snapshot{Format: Format, SchemaVersion: Version, Tool: snaps[0].Tool, Filter: snaps[0].Filter,
-		StageRules: snaps[0].StageRules, GroupBy: snaps[0].GroupBy, Inputs: []sources.Input{}}
-	warn := map[string]*sources.WarningCount{}
+		StageRules: snaps[0].StageRules, GroupBy: snaps[0].GroupBy, Inputs: []model.Input{}}
+	warn := map[string]*model.WarningCount{}
 	var warnOrder []string
 	inputs := map[string]bool{}
 	groupsOK := true
@@ -491,7 +492,7 @@ func Merge(snaps ...*Snapshot) (*Snapshot, error) {
 		}
 	}
 	slices.Sort(warnOrder)
-	out.Warnings = []sources.WarningCount{}
+	out.Warnings = []model.WarningCount{}
 	for _, k := range warnOrder {
 		out.Warnings = append(out.Warnings, *warn[k])
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/trace-forensics/trace-forensics/internal/synth"
@@ -52,7 +54,7 @@ func BenchmarkDecodeOTLPOneCore(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		sk := newSink(NewCatalog(), nil)
+		sk := newSink(model.NewCatalog(), nil)
 		d := newDecoder(sk)
 		st := &store{}
 		in := &input{name: "bench"}
@@ -102,7 +104,7 @@ func BenchmarkPdataJSONL(b *testing.B) {
 func benchDecode(b *testing.B, data []byte, want int) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	sk := newSink(NewCatalog(), nil)
+	sk := newSink(model.NewCatalog(), nil)
 	sk.file = "bench"
 	d := newDecoder(sk)
 	if err := d.decodeAll(data); err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // decoder reads the JSON values of one input buffer into a sink. The top
@@ -22,7 +24,7 @@ type decoder struct {
 
 	// the last trace ID decoded, raw and decoded (see sameTrace)
 	lastTraceRaw [4]uint64
-	lastTrace    TraceID
+	lastTrace    model.TraceID
 	lastTraceOK  bool
 
 	newlines int // in the last JSON Lines batch decoded
@@ -146,7 +148,7 @@ func (d *decoder) object(depth int) {
 			if s.peek() == '"' {
 				if st := s.str(); string(st) == "PARTIAL" {
 					d.sk.partial++
-					d.sk.warnf(WarnPartialTrace, start, "the server marked this trace PARTIAL: some of its spans may be missing")
+					d.sk.warnf(model.WarnPartialTrace, start, "the server marked this trace PARTIAL: some of its spans may be missing")
 				}
 				continue
 			}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // FuzzOTLPJSON feeds arbitrary bytes to the reader. It must never panic or
@@ -44,11 +46,11 @@ func FuzzOTLPJSON(f *testing.F) {
 			return
 		}
 		n := 0
-		for b := range NumBuckets {
+		for b := range model.NumBuckets {
 			for _, slab := range ds.Bucket(b) {
 				for _, s := range slab {
 					n++
-					if s.End < s.Start || s.ID == 0 || s.Trace.IsZero() || BucketOf(s.Trace) != b {
+					if s.End < s.Start || s.ID == 0 || s.Trace.IsZero() || model.BucketOf(s.Trace) != b {
 						t.Fatalf("inconsistent span %+v in bucket %d", s, b)
 					}
 					if int(s.Shape) >= len(ds.Catalog.Shapes()) {
@@ -79,7 +81,7 @@ func (r *bytesReaderT) Read(p []byte) (int, error) {
 // fuzzDecode decodes one fuzz input and checks that every span it accepted
 // is usable; errors are a fine answer.
 func fuzzDecode(t *testing.T, data []byte, keep ...string) {
-	sk := newSink(NewCatalog(), keep)
+	sk := newSink(model.NewCatalog(), keep)
 	sk.file = "fuzz.json"
 	d := newDecoder(sk)
 	if err := d.decodeAll(data); err != nil {

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/bits"
 	"sync"
+
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // This file reads Jaeger JSON: the query API's {"data":[…]} envelope, the
@@ -49,8 +51,8 @@ const (
 type jaegerRef struct {
 	typ      uint8
 	hasTrace bool
-	trace    TraceID
-	span     SpanID
+	trace    model.TraceID
+	span     model.SpanID
 }
 
 // jaegerState is the reusable scratch of the Jaeger reader, kept in a pool
@@ -63,7 +65,7 @@ type jaegerState struct {
 	index map[string]int32 // processes by ID, for traces with many of them
 
 	lastText []byte // the trace ID text decoded last, and its ID
-	lastID   TraceID
+	lastID   model.TraceID
 }
 
 var jaegerStates = sync.Pool{New: func() any { return new(jaegerState) }}
@@ -210,7 +212,7 @@ func (d *decoder) jaegerTraceWith(st *jaegerState) {
 	if s.err != nil {
 		return
 	}
-	var trace TraceID
+	var trace model.TraceID
 	if len(traceText) > 0 {
 		d.jaegerTraceID(st, &trace, traceText)
 	}
@@ -353,7 +355,7 @@ func (d *decoder) jaegerSpan(r *spanRec, st *jaegerState, info *jaegerSpanInfo) 
 	}
 	var dur int64
 	var hasDur, hasParent bool
-	var parent SpanID
+	var parent model.SpanID
 	refs := st.refs[:0]
 	for first := true; s.more('}', &first); {
 		switch string(s.key()) {
@@ -430,7 +432,7 @@ func (d *decoder) jaegerSpan(r *spanRec, st *jaegerState, info *jaegerSpanInfo) 
 	}
 	if pi < 0 && fi >= 0 {
 		pi = fi
-		r.flags |= FlagFollowsFrom
+		r.flags |= model.FlagFollowsFrom
 	}
 	switch {
 	case pi >= 0:
@@ -444,7 +446,7 @@ func (d *decoder) jaegerSpan(r *spanRec, st *jaegerState, info *jaegerSpanInfo) 
 			continue
 		}
 		// Zero trace IDs are filled in at the end of the trace.
-		r.links = append(r.links, Link{Trace: r.trace, From: r.id, ToTrace: ref.trace, To: ref.span})
+		r.links = append(r.links, model.Link{Trace: r.trace, From: r.id, ToTrace: ref.trace, To: ref.span})
 	}
 }
 
@@ -605,11 +607,11 @@ func (d *decoder) jaegerTags(r *spanRec, st *jaegerState) {
 			r.kind = jaegerKind(v)
 		case "error":
 			if string(v) == "true" {
-				r.flags |= FlagError
+				r.flags |= model.FlagError
 			}
 		case "otel.status_code":
 			if string(v) == "ERROR" {
-				r.flags |= FlagError
+				r.flags |= model.FlagError
 			}
 		}
 		if i := d.sk.keepIndex(key); i >= 0 {
@@ -656,26 +658,26 @@ func (d *decoder) jaegerTagValue(raw []byte) ([]byte, bool) {
 	return raw, true
 }
 
-func jaegerKind(v []byte) Kind {
+func jaegerKind(v []byte) model.Kind {
 	switch string(v) {
 	case "server":
-		return KindServer
+		return model.KindServer
 	case "client":
-		return KindClient
+		return model.KindClient
 	case "producer":
-		return KindProducer
+		return model.KindProducer
 	case "consumer":
-		return KindConsumer
+		return model.KindConsumer
 	case "internal":
-		return KindInternal
+		return model.KindInternal
 	}
-	return ParseKind(string(v))
+	return model.ParseKind(string(v))
 }
 
 // jaegerTraceID sets dst from a trace ID's text: hex of up to 32 digits
 // right-aligned, anything else hashed. The text of short and hashed IDs is
 // kept for reports.
-func (d *decoder) jaegerTraceID(st *jaegerState, dst *TraceID, v []byte) {
+func (d *decoder) jaegerTraceID(st *jaegerState, dst *model.TraceID, v []byte) {
 	// Every span and reference repeats its trace's ID: decode it once.
 	if len(v) == len(st.lastText) && bytes.Equal(v, st.lastText) {
 		*dst = st.lastID
@@ -691,7 +693,7 @@ func (d *decoder) jaegerTraceID(st *jaegerState, dst *TraceID, v []byte) {
 }
 
 // jaegerKeepText records the text of an opaque trace ID.
-func (d *decoder) jaegerKeepText(id TraceID, v []byte) {
+func (d *decoder) jaegerKeepText(id model.TraceID, v []byte) {
 	if _, ok := d.sk.idText[id]; !ok {
 		d.sk.idText[id] = string(v)
 	}
@@ -699,7 +701,7 @@ func (d *decoder) jaegerKeepText(id TraceID, v []byte) {
 
 // jaegerSpanID returns the SpanID of a span ID's text: hex of up to 16
 // digits, anything else hashed (never to 0). Empty text is 0.
-func jaegerSpanID(v []byte) SpanID {
+func jaegerSpanID(v []byte) model.SpanID {
 	if len(v) == 0 {
 		return 0
 	}
@@ -712,11 +714,11 @@ func jaegerSpanID(v []byte) SpanID {
 			x = x<<4 | uint64(h&0x0f)
 		}
 		if bad&0x80 == 0 {
-			return SpanID(x)
+			return model.SpanID(x)
 		}
 	}
 	if h := jaegerHash64(v); h != 0 {
-		return SpanID(h)
+		return model.SpanID(h)
 	}
 	return 1
 }
@@ -746,7 +748,7 @@ func jaegerHash64(v []byte) uint64 {
 }
 
 // jaegerHash128 is FNV-1a, 128 bits, as hash/fnv's New128a computes it.
-func jaegerHash128(v []byte) TraceID {
+func jaegerHash128(v []byte) model.TraceID {
 	hi, lo := uint64(0x6c62272e07bb0142), uint64(0x62b821756295c58d)
 	for _, c := range v {
 		lo ^= uint64(c)
@@ -755,7 +757,7 @@ func jaegerHash128(v []byte) TraceID {
 		hi = hi*0x13b + carry + lo<<24
 		lo = l
 	}
-	var t TraceID
+	var t model.TraceID
 	for i := range 8 {
 		t[i] = byte(hi >> (56 - 8*i))
 		t[8+i] = byte(lo >> (56 - 8*i))

@@ -16,24 +16,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
+	"github.com/trace-forensics/trace-forensics/internal/spantest"
 	"github.com/trace-forensics/trace-forensics/internal/synth"
 )
 
 // jgSpan is a loaded span with its names resolved, for comparisons.
-type jgSpan struct {
-	Trace   TraceID
-	ID      SpanID
-	Parent  SpanID
-	Start   int64
-	End     int64
-	Service string
-	Name    string
-	Kind    Kind
-	Flags   Flags
-	Attrs   string // kept attributes, "k=v" joined by ", "
-}
+type jgSpan = spantest.Span
 
-func jgLoad(t testing.TB, doc string, keep ...string) *Dataset {
+func jgLoad(t testing.TB, doc string, keep ...string) *model.Dataset {
 	t.Helper()
 	ds, err := LoadReader(context.Background(), "test.json", strings.NewReader(doc), Options{Keep: keep})
 	if err != nil {
@@ -43,40 +35,10 @@ func jgLoad(t testing.TB, doc string, keep ...string) *Dataset {
 }
 
 // jgSpans returns the dataset's spans sorted by trace, start and ID.
-func jgSpans(ds *Dataset) []jgSpan {
-	ops, shapes := ds.Catalog.Ops(), ds.Catalog.Shapes()
-	var out []jgSpan
-	for b := range NumBuckets {
-		for _, slab := range ds.Bucket(b) {
-			for _, s := range slab {
-				sh := shapes[s.Shape]
-				var attrs []string
-				for _, a := range sh.Attrs {
-					attrs = append(attrs, a.Key+"="+a.Value)
-				}
-				out = append(out, jgSpan{
-					Trace: s.Trace, ID: s.ID, Parent: s.Parent, Start: s.Start, End: s.End,
-					Service: ops[sh.Op].Service, Name: ops[sh.Op].Name, Kind: s.Kind, Flags: s.Flags,
-					Attrs: strings.Join(attrs, ", "),
-				})
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if c := bytes.Compare(a.Trace[:], b.Trace[:]); c != 0 {
-			return c < 0
-		}
-		if a.Start != b.Start {
-			return a.Start < b.Start
-		}
-		return a.ID < b.ID
-	})
-	return out
-}
+func jgSpans(ds *model.Dataset) []jgSpan { return spantest.List(ds) }
 
 // jgByName returns the spans by operation name, which tests keep unique.
-func jgByName(t testing.TB, ds *Dataset) map[string]jgSpan {
+func jgByName(t testing.TB, ds *model.Dataset) map[string]jgSpan {
 	t.Helper()
 	m := map[string]jgSpan{}
 	for _, s := range jgSpans(ds) {
@@ -89,9 +51,9 @@ func jgByName(t testing.TB, ds *Dataset) map[string]jgSpan {
 }
 
 // jgTID is the TraceID of hex text, right-aligned.
-func jgTID(t testing.TB, s string) TraceID {
+func jgTID(t testing.TB, s string) model.TraceID {
 	t.Helper()
-	var id TraceID
+	var id model.TraceID
 	if !decodeHexID(id[:], []byte(s)) {
 		t.Fatalf("bad test trace ID %q", s)
 	}
@@ -138,8 +100,8 @@ func TestJaegerEnvelopes(t *testing.T) {
 			ds := jgLoad(t, c.doc)
 			got := jgSpans(ds)
 			want := []jgSpan{
-				{Trace: trace, ID: 1, Start: 1700000000000000000, End: 1700000000002000000, Service: "web", Name: "GET /", Kind: KindServer},
-				{Trace: trace, ID: 2, Parent: 1, Start: 1700000000000500000, End: 1700000000001500000, Service: "db", Name: "SELECT", Kind: KindClient},
+				{Trace: trace, ID: 1, Start: 1700000000000000000, End: 1700000000002000000, Service: "web", Name: "GET /", Kind: model.KindServer},
+				{Trace: trace, ID: 2, Parent: 1, Start: 1700000000000500000, End: 1700000000001500000, Service: "db", Name: "SELECT", Kind: model.KindClient},
 			}
 			if !slices.Equal(got, want) {
 				t.Fatalf("spans:\n got %+v\nwant %+v", got, want)
@@ -199,8 +161,8 @@ func TestJaegerProcesses(t *testing.T) {
 		if s := jgSpans(ds)[0]; s.Service != "unknown" {
 			t.Errorf("service %q, want unknown", s.Service)
 		}
-		if ds.Warnings.Count(WarnMissingService) != 1 {
-			t.Errorf("warnings %+v, want one %s", ds.Warnings.List(), WarnMissingService)
+		if ds.Warnings.Count(model.WarnMissingService) != 1 {
+			t.Errorf("warnings %+v, want one %s", ds.Warnings.List(), model.WarnMissingService)
 		}
 	})
 
@@ -262,19 +224,19 @@ func TestJaegerTags(t *testing.T) {
 func TestJaegerSpanKind(t *testing.T) {
 	cases := []struct {
 		tag  string
-		want Kind
+		want model.Kind
 	}{
-		{`{"key":"span.kind","type":"string","value":"server"}`, KindServer},
-		{`{"key":"span.kind","type":"string","value":"client"}`, KindClient},
-		{`{"key":"span.kind","type":"string","value":"producer"}`, KindProducer},
-		{`{"key":"span.kind","type":"string","value":"consumer"}`, KindConsumer},
-		{`{"key":"span.kind","type":"string","value":"internal"}`, KindInternal},
-		{`{"key":"span.kind","type":"string","value":"SERVER"}`, KindServer},
-		{`{"key":"span.kind","type":"string","value":"SPAN_KIND_CLIENT"}`, KindClient},
-		{`{"key":"span.kind","type":"string","value":"rpc"}`, KindUnspecified},
-		{`{"key":"span.kind","type":"int64","value":2}`, KindUnspecified},
-		{`{"key":"kind","type":"string","value":"server"}`, KindUnspecified},
-		{``, KindUnspecified},
+		{`{"key":"span.kind","type":"string","value":"server"}`, model.KindServer},
+		{`{"key":"span.kind","type":"string","value":"client"}`, model.KindClient},
+		{`{"key":"span.kind","type":"string","value":"producer"}`, model.KindProducer},
+		{`{"key":"span.kind","type":"string","value":"consumer"}`, model.KindConsumer},
+		{`{"key":"span.kind","type":"string","value":"internal"}`, model.KindInternal},
+		{`{"key":"span.kind","type":"string","value":"SERVER"}`, model.KindServer},
+		{`{"key":"span.kind","type":"string","value":"SPAN_KIND_CLIENT"}`, model.KindClient},
+		{`{"key":"span.kind","type":"string","value":"rpc"}`, model.KindUnspecified},
+		{`{"key":"span.kind","type":"int64","value":2}`, model.KindUnspecified},
+		{`{"key":"kind","type":"string","value":"server"}`, model.KindUnspecified},
+		{``, model.KindUnspecified},
 	}
 	for _, c := range cases {
 		ds := jgLoad(t, jgDoc(jgOneSpan("1", `"tags":[`+c.tag+`]`)))
@@ -300,7 +262,7 @@ func TestJaegerErrorTags(t *testing.T) {
 	}
 	for _, c := range cases {
 		ds := jgLoad(t, jgDoc(jgOneSpan("1", `"tags":[`+c.tags+`]`)))
-		if got := jgSpans(ds)[0].Flags&FlagError != 0; got != c.want {
+		if got := jgSpans(ds)[0].Flags&model.FlagError != 0; got != c.want {
 			t.Errorf("%s: error %v, want %v", c.tags, got, c.want)
 		}
 	}
@@ -329,18 +291,18 @@ func TestJaegerParents(t *testing.T) {
 	)
 	ds := jgLoad(t, doc)
 	type pf struct {
-		parent  SpanID
+		parent  model.SpanID
 		follows bool
 		linked  bool
 	}
-	want := map[SpanID]pf{
+	want := map[model.SpanID]pf{
 		1: {}, 2: {parent: 1}, 3: {parent: 1, follows: true}, 4: {parent: 1, linked: true},
 		5: {parent: 2, linked: true}, 6: {parent: 2}, 7: {parent: 2}, 8: {linked: true},
 		9: {}, 0xa: {parent: 1, follows: true}, 0xb: {parent: 2}, 0xc: {}, 0xd: {parent: 1, linked: true},
 	}
-	got := map[SpanID]pf{}
+	got := map[model.SpanID]pf{}
 	for _, s := range jgSpans(ds) {
-		got[s.ID] = pf{s.Parent, s.Flags&FlagFollowsFrom != 0, s.Flags&FlagLinked != 0}
+		got[s.ID] = pf{s.Parent, s.Flags&model.FlagFollowsFrom != 0, s.Flags&model.FlagLinked != 0}
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("parents:\n got %v\nwant %v", got, want)
@@ -348,7 +310,7 @@ func TestJaegerParents(t *testing.T) {
 	trace := jgTID(t, "1")
 	links := slices.Clone(ds.Links)
 	sort.Slice(links, func(i, j int) bool { return links[i].From < links[j].From })
-	wantLinks := []Link{
+	wantLinks := []model.Link{
 		{Trace: trace, From: 4, ToTrace: trace, To: 2},
 		{Trace: trace, From: 5, ToTrace: trace, To: 1},
 		{Trace: trace, From: 8, ToTrace: jgTID(t, other), To: 9},
@@ -403,7 +365,7 @@ func TestJaegerIDs(t *testing.T) {
 			trace("trace-two", span("trace-two", "A", ""))+`,`+
 			trace(long, span(long, "A", ""))+`]`)
 		texts := map[string]bool{}
-		ids := map[SpanID]string{}
+		ids := map[model.SpanID]string{}
 		for _, s := range jgSpans(ds) {
 			texts[ds.TraceText(s.Trace)] = true
 			if s.ID == 0 {
@@ -437,7 +399,7 @@ func TestJaegerIDs(t *testing.T) {
 		for _, s := range []string{"", "A", "trace-two", strings.Repeat("x", 100)} {
 			h := fnv.New128a()
 			h.Write([]byte(s))
-			var want TraceID
+			var want model.TraceID
 			copy(want[:], h.Sum(nil))
 			if got := jaegerHash128([]byte(s)); got != want {
 				t.Errorf("hash128(%q) = %s, want %s", s, got, want)
@@ -541,7 +503,7 @@ func TestJaegerMalformed(t *testing.T) {
 	if want := []string{"op1", "opb", "trace ID from the trace"}; !slices.Equal(names, want) {
 		t.Errorf("loaded %v, want %v", names, want)
 	}
-	for kind, n := range map[string]int{WarnBadSpan: 10, WarnMissingTime: 2, WarnEndBeforeStart: 1} {
+	for kind, n := range map[string]int{model.WarnBadSpan: 10, model.WarnMissingTime: 2, model.WarnEndBeforeStart: 1} {
 		if got := ds.Warnings.Count(kind); got != n {
 			t.Errorf("%s: %d, want %d (%+v)", kind, got, n, ds.Warnings.List())
 		}
@@ -611,7 +573,7 @@ func TestJaegerFixtures(t *testing.T) {
 	if m["FindDriverIDs"].Parent != 1 || m["redis GetDriver"].Parent != 2 || m["HTTP GET /dispatch"].Parent != 0 {
 		t.Errorf("parents: %+v", m)
 	}
-	if m["redis GetDriver"].Flags&FlagError == 0 || m["HTTP GET /dispatch"].Attrs != "" {
+	if m["redis GetDriver"].Flags&model.FlagError == 0 || m["HTTP GET /dispatch"].Attrs != "" {
 		t.Errorf("flags or attributes: %+v", m)
 	}
 }
@@ -686,7 +648,7 @@ func TestJaegerCRISP(t *testing.T) {
 				isErr                 bool
 			}
 			want := map[string]exp{}
-			byID := map[SpanID]string{}
+			byID := map[model.SpanID]string{}
 			for _, tr := range traces {
 				for _, s := range tr.Spans {
 					e := exp{service: tr.Processes[s.ProcessID].ServiceName, name: s.Operation,
@@ -732,7 +694,7 @@ func TestJaegerCRISP(t *testing.T) {
 				if s.Parent != 0 {
 					parent = byID[s.Parent]
 				}
-				got := exp{service: s.Service, name: s.Name, parent: parent, start: s.Start, end: s.End, isErr: s.Flags&FlagError != 0}
+				got := exp{service: s.Service, name: s.Name, parent: parent, start: s.Start, end: s.End, isErr: s.Flags&model.FlagError != 0}
 				if got != w {
 					t.Errorf("span %q: got %+v, want %+v", text, got, w)
 				}
@@ -875,7 +837,7 @@ func TestJaegerMatchesOTLP(t *testing.T) {
 		if o[i] != j[i] {
 			t.Fatalf("span %d differs:\n  OTLP %+v\nJaeger %+v", i, o[i], j[i])
 		}
-		if o[i].Flags&FlagError != 0 {
+		if o[i].Flags&model.FlagError != 0 {
 			errs++
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // scanner is a pull tokenizer over one JSON text held in memory. The trace
@@ -487,7 +489,7 @@ func (s *scanner) hexString(dst []byte) bool {
 
 // hexSpanID is hexString for the usual 16-digit span ID, decoded straight
 // into its number.
-func (s *scanner) hexSpanID() (SpanID, bool) {
+func (s *scanner) hexSpanID() (model.SpanID, bool) {
 	i := s.pos
 	if i+17 >= len(s.buf) || s.buf[i] != '"' || s.buf[i+17] != '"' {
 		return 0, false
@@ -500,11 +502,11 @@ func (s *scanner) hexSpanID() (SpanID, bool) {
 	}
 	s.pos = i + 18
 	// hex8 gives the bytes in the order written; the ID is big-endian.
-	return SpanID(bits.ReverseBytes64(uint64(lo)<<32 | uint64(hi))), true
+	return model.SpanID(bits.ReverseBytes64(uint64(lo)<<32 | uint64(hi))), true
 }
 
 // hexTraceID is hexString for a 32-digit trace ID.
-func (s *scanner) hexTraceID(dst *TraceID) bool {
+func (s *scanner) hexTraceID(dst *model.TraceID) bool {
 	i := s.pos
 	if i+33 >= len(s.buf) || s.buf[i] != '"' || s.buf[i+33] != '"' {
 		return false
@@ -651,4 +653,30 @@ func (s *scanner) keyFromSlow(t *keyTable, guess int) int {
 		return j
 	}
 	return -1
+}
+
+// ArrayField returns the elements (without the brackets) of the array
+// that is the value of key in a JSON object, and whether the key is there
+// with an array or null.
+func ArrayField(doc []byte, key string) ([]byte, bool) {
+	s := &scanner{}
+	s.reset(doc)
+	if !s.enter('{') {
+		return nil, false
+	}
+	for first := true; s.more('}', &first); {
+		if string(s.key()) != key {
+			s.skip()
+			continue
+		}
+		if s.isNull() {
+			return nil, true
+		}
+		raw := s.raw()
+		if s.err != nil || len(raw) < 2 || raw[0] != '[' {
+			return nil, false
+		}
+		return bytes.TrimSpace(raw[1 : len(raw)-1]), true
+	}
+	return nil, false
 }

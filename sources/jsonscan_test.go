@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 func TestScannerStrings(t *testing.T) {
@@ -201,12 +203,12 @@ func TestHexIDsAgree(t *testing.T) {
 			raw[i] = byte(rng.Uint32())
 		}
 		for _, text := range []string{hex.EncodeToString(raw[:]), strings.ToUpper(hex.EncodeToString(raw[:]))} {
-			var want TraceID
+			var want model.TraceID
 			s := scanner{buf: []byte(`"` + text + `",`)}
 			if !s.hexString(want[:]) {
 				t.Fatalf("hexString(%s) refused", text)
 			}
-			var got TraceID
+			var got model.TraceID
 			s = scanner{buf: []byte(`"` + text + `",`)}
 			if !s.hexTraceID(&got) || got != want || s.pos != 34 {
 				t.Errorf("hexTraceID(%s) = %x at %d, want %x", text, got, s.pos, want)
@@ -225,7 +227,7 @@ func TestHexIDsAgree(t *testing.T) {
 		if _, ok := s.hexSpanID(); ok || s.pos != 0 {
 			t.Errorf("hexSpanID(%s) accepted", in)
 		}
-		var id TraceID
+		var id model.TraceID
 		s = scanner{buf: []byte(strings.Replace(in, `"e`, `"0123456789abcdefe`, 1))}
 		if s.hexTraceID(&id) || s.pos != 0 {
 			t.Errorf("hexTraceID(%s) accepted", s.buf)
@@ -265,11 +267,11 @@ func TestKeyTable(t *testing.T) {
 }
 
 func TestKindForms(t *testing.T) {
-	for in, want := range map[string]Kind{
-		`2,`: KindServer, `3}`: KindClient, `0,`: KindUnspecified, `"SPAN_KIND_PRODUCER",`: KindProducer,
-		`"consumer",`: KindConsumer, `"Span_Kind_Internal",`: KindInternal, `7,`: KindUnspecified, `12,`: KindUnspecified,
+	for in, want := range map[string]model.Kind{
+		`2,`: model.KindServer, `3}`: model.KindClient, `0,`: model.KindUnspecified, `"SPAN_KIND_PRODUCER",`: model.KindProducer,
+		`"consumer",`: model.KindConsumer, `"Span_Kind_Internal",`: model.KindInternal, `7,`: model.KindUnspecified, `12,`: model.KindUnspecified,
 	} {
-		d := newDecoder(newSink(NewCatalog(), nil))
+		d := newDecoder(newSink(model.NewCatalog(), nil))
 		d.s.reset([]byte(in))
 		if got := d.kind(&spanRec{}); got != want || d.s.err != nil {
 			t.Errorf("kind(%s) = %v (err %v), want %v", in, got, d.s.err, want)

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
@@ -32,63 +34,23 @@ type Options struct {
 	Stdin io.Reader
 }
 
-// Input describes one file that was read.
-type Input struct {
-	Name   string `json:"name"`
-	Format string `json:"format"`
-	Spans  int    `json:"spans"`
-}
-
-// Dataset is everything read from the inputs: spans partitioned by trace,
-// the catalog of names, links and data-quality warnings.
-type Dataset struct {
-	Catalog  *Catalog
-	Links    []Link
-	IDText   map[TraceID]string // original text of IDs that were not hex (Jaeger test IDs)
-	Warnings Warnings
-	Inputs   []Input
-	Spans    int
-	Keep     []string
-
-	buckets [numBuckets][][]Span
-}
-
-// NumBuckets is the number of trace partitions, see Bucket.
-const NumBuckets = numBuckets
-
-// Bucket returns the spans of partition b as a list of slabs. Every span of
-// a trace is in the same partition; order within it is arbitrary.
-func (d *Dataset) Bucket(b int) [][]Span { return d.buckets[b] }
-
-// Release drops partition b so its memory can be reused once analysed.
-func (d *Dataset) Release(b int) { d.buckets[b] = nil }
-
-// TraceText returns the trace ID as the user knows it: the original text for
-// opaque IDs, 32 hex digits otherwise.
-func (d *Dataset) TraceText(t TraceID) string {
-	if s, ok := d.IDText[t]; ok {
-		return s
-	}
-	return t.String()
-}
-
 // slabSize is how many spans one storage slab holds.
 const slabSize = 4096
 
 // store holds spans per partition in fixed-size slabs, so growth never
 // copies or doubles memory.
 type store struct {
-	mu    [numBuckets]sync.Mutex
-	slabs [numBuckets][][]Span
+	mu    [model.NumBuckets]sync.Mutex
+	slabs [model.NumBuckets][][]model.Span
 }
 
-func (st *store) add(b int, spans []Span) {
+func (st *store) add(b int, spans []model.Span) {
 	st.mu[b].Lock()
 	defer st.mu[b].Unlock()
 	for len(spans) > 0 {
 		n := len(st.slabs[b])
 		if n == 0 || len(st.slabs[b][n-1]) == slabSize {
-			st.slabs[b] = append(st.slabs[b], make([]Span, 0, slabSize))
+			st.slabs[b] = append(st.slabs[b], make([]model.Span, 0, slabSize))
 			n++
 		}
 		last := st.slabs[b][n-1]
@@ -146,7 +108,7 @@ func ExpandInputs(args []string) ([]input, error) {
 		for _, p := range paths {
 			st, err := os.Stat(p)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", p, unwrapPathError(err))
+				return nil, fmt.Errorf("%s: %w", p, PathError(err))
 			}
 			if !st.IsDir() {
 				addFile(p, false)
@@ -180,14 +142,6 @@ func ExpandInputs(args []string) ([]input, error) {
 	return out, nil
 }
 
-func unwrapPathError(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // job is one buffer to decode: a whole document, a batch of whole lines,
 // or spans already decoded by a client library (emit).
 type job struct {
@@ -211,7 +165,7 @@ const chunkSize = 1 << 20
 
 // Load reads all inputs and returns the dataset. Files are decoded in
 // parallel, line batches of one JSON Lines file too.
-func Load(ctx context.Context, args []string, opt Options) (*Dataset, error) {
+func Load(ctx context.Context, args []string, opt Options) (*model.Dataset, error) {
 	inputs, err := ExpandInputs(args)
 	if err != nil {
 		return nil, err
@@ -220,12 +174,12 @@ func Load(ctx context.Context, args []string, opt Options) (*Dataset, error) {
 }
 
 // LoadReader reads one stream, named name in messages.
-func LoadReader(ctx context.Context, name string, r io.Reader, opt Options) (*Dataset, error) {
+func LoadReader(ctx context.Context, name string, r io.Reader, opt Options) (*model.Dataset, error) {
 	opt.Stdin = r
 	return loadFiles(ctx, []input{{path: "-", name: name}}, opt)
 }
 
-func loadFiles(ctx context.Context, inputs []input, opt Options) (*Dataset, error) {
+func loadFiles(ctx context.Context, inputs []input, opt Options) (*model.Dataset, error) {
 	if len(inputs) == 0 {
 		return nil, errors.New("no input files")
 	}
@@ -281,7 +235,7 @@ func (l *loader) send(j job) bool {
 
 // run starts the workers, calls produce to feed them and assembles the
 // dataset from what they decoded.
-func run(ctx context.Context, opt Options, produce func(context.Context, *loader) error) (*Dataset, error) {
+func run(ctx context.Context, opt Options, produce func(context.Context, *loader) error) (*model.Dataset, error) {
 	keep := append([]string(nil), opt.Keep...)
 	sort.Strings(keep)
 	keep = compact(keep)
@@ -292,7 +246,7 @@ func run(ctx context.Context, opt Options, produce func(context.Context, *loader
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	cat := NewCatalog()
+	cat := model.NewCatalog()
 	st := &store{}
 	l := &loader{ctx: ctx, jobs: make(chan job, workers)}
 	go func() {
@@ -352,8 +306,7 @@ func run(ctx context.Context, opt Options, produce func(context.Context, *loader
 		return nil, err
 	}
 
-	ds := &Dataset{Catalog: cat, IDText: map[TraceID]string{}, Keep: keep}
-	ds.buckets = st.slabs
+	ds := model.NewDataset(cat, keep, st.slabs)
 	spans := map[*input]int{}
 	for _, sk := range sinks {
 		ds.Links = append(ds.Links, sk.links...)
@@ -369,15 +322,15 @@ func run(ctx context.Context, opt Options, produce func(context.Context, *loader
 		n := spans[in]
 		switch {
 		case n == 0 && in.skipped != "":
-			ds.Warnings.Add(WarnSkippedFile, in.skipped)
+			ds.Warnings.Add(model.WarnSkippedFile, in.skipped)
 			continue
 		case n == 0 && in.fromDir:
-			ds.Warnings.Add(WarnSkippedFile, in.name+": no spans in this file")
+			ds.Warnings.Add(model.WarnSkippedFile, in.name+": no spans in this file")
 			continue
 		case n == 0 && !in.allowEmpty:
 			return nil, fmt.Errorf("%s: no spans found (the input holds %s data with no spans in it)", in.name, orUnknown(in.format))
 		}
-		ds.Inputs = append(ds.Inputs, Input{Name: in.name, Format: in.format, Spans: n})
+		ds.Inputs = append(ds.Inputs, model.Input{Name: in.name, Format: in.format, Spans: n})
 		ds.Spans += n
 	}
 	if ds.Spans == 0 && !anyAllowEmpty(l.inputs) {
@@ -488,7 +441,7 @@ func produce(ctx context.Context, in *input, stdin io.Reader, send func(job) boo
 	} else {
 		f, err := os.Open(in.path)
 		if err != nil {
-			return fmt.Errorf("%s: %w", in.name, unwrapPathError(err))
+			return fmt.Errorf("%s: %w", in.name, PathError(err))
 		}
 		defer f.Close()
 		r = f

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/trace-forensics/trace-forensics/internal/synth"
 )
 
@@ -41,7 +43,7 @@ func writeTemp(t *testing.T, name string, data []byte) string {
 // names and values (shape numbers depend on which worker saw one first),
 // read from every span so that a pointer into an unmapped file would fault
 // here.
-func summary(ds *Dataset) (int, []string, []string) {
+func summary(ds *model.Dataset) (int, []string, []string) {
 	ops, shapes := ds.Catalog.Ops(), ds.Catalog.Shapes()
 	var spans []string
 	for _, s := range allSpans(ds) {
@@ -134,7 +136,7 @@ func TestMappedFileShrinks(t *testing.T) {
 	}
 	defer f.Close()
 	st, _ := f.Stat()
-	d := newDecoder(newSink(NewCatalog(), nil))
+	d := newDecoder(newSink(model.NewCatalog(), nil))
 	var decodeErr error
 	in := &input{name: path}
 	handled, err := produceMapped(in, f, st.Size(), func(j job) bool {

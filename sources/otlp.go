@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // This file reads OTLP/JSON: ExportTraceServiceRequest and TracesData
@@ -447,11 +449,11 @@ func (d *decoder) span(r *spanRec, enc idEncoding) {
 				switch string(k) {
 				case "error":
 					if string(v) == "true" {
-						r.flags |= FlagError
+						r.flags |= model.FlagError
 					}
 				case "otel.status_code":
 					if string(v) == "ERROR" {
-						r.flags |= FlagError
+						r.flags |= model.FlagError
 					}
 				}
 				if i := d.sk.keepIndex(k); i >= 0 {
@@ -467,7 +469,7 @@ func (d *decoder) span(r *spanRec, enc idEncoding) {
 		}
 	}
 	if statusErr {
-		r.flags |= FlagError
+		r.flags |= model.FlagError
 	}
 }
 
@@ -488,21 +490,21 @@ func (d *decoder) time(r *spanRec, field string) (int64, bool) {
 	return v, true
 }
 
-func (d *decoder) kind(r *spanRec) Kind {
+func (d *decoder) kind(r *spanRec) model.Kind {
 	s := d.s
 	// The usual form: one digit.
 	if i := s.pos; i+1 < len(s.buf) && s.buf[i] >= '0' && s.buf[i] <= '5' && (s.buf[i+1] == ',' || s.buf[i+1] == '}') {
 		s.pos++
-		return Kind(s.buf[i] - '0')
+		return model.Kind(s.buf[i] - '0')
 	}
 	if s.peek() == '"' {
 		return parseKindBytes(s.str())
 	}
 	v, err := s.int64Value()
-	if err != nil || v < 0 || v > int64(KindConsumer) {
-		return KindUnspecified
+	if err != nil || v < 0 || v > int64(model.KindConsumer) {
+		return model.KindUnspecified
 	}
-	return Kind(v)
+	return model.Kind(v)
 }
 
 // status reads a Status object and reports whether its code is ERROR.
@@ -538,7 +540,7 @@ func (d *decoder) links(r *spanRec, enc idEncoding) {
 		if !s.enter('{') {
 			return
 		}
-		var l Link
+		var l model.Link
 		for first := true; s.more('}', &first); {
 			switch string(s.key()) {
 			case "traceId", "trace_id":
@@ -568,7 +570,7 @@ func (d *decoder) traceID(r *spanRec, v []byte, enc idEncoding) {
 	}
 }
 
-func (d *decoder) spanID(r *spanRec, v []byte, enc idEncoding, field string) SpanID {
+func (d *decoder) spanID(r *spanRec, v []byte, enc idEncoding, field string) model.SpanID {
 	if len(v) == 0 {
 		return 0
 	}
@@ -583,7 +585,7 @@ func (d *decoder) spanID(r *spanRec, v []byte, enc idEncoding, field string) Spa
 }
 
 // hexOrSpanID reads a span ID, on the fast path when it is 16 hex digits.
-func (d *decoder) hexOrSpanID(r *spanRec, enc idEncoding, field string) SpanID {
+func (d *decoder) hexOrSpanID(r *spanRec, enc idEncoding, field string) model.SpanID {
 	if enc == idHex {
 		if id, ok := d.s.hexSpanID(); ok {
 			return id
@@ -592,7 +594,7 @@ func (d *decoder) hexOrSpanID(r *spanRec, enc idEncoding, field string) SpanID {
 	return d.spanID(r, d.s.str(), enc, field)
 }
 
-func spanIDOf(b [8]byte) SpanID { return SpanID(binary.BigEndian.Uint64(b[:])) }
+func spanIDOf(b [8]byte) model.SpanID { return model.SpanID(binary.BigEndian.Uint64(b[:])) }
 
 // decodeID decodes an ID in the format's encoding, or else in the other one
 // at full length: Tempo's v2 answers wrap base64 IDs in an OTLP-shaped body.
@@ -712,4 +714,24 @@ func clip(v []byte) string {
 		return string(v[:40]) + "…"
 	}
 	return string(v)
+}
+
+// parseKindBytes is ParseKind for the exact forms readers meet, without
+// allocating; other spellings go through ParseKind.
+func parseKindBytes(b []byte) model.Kind {
+	switch string(b) {
+	case "SPAN_KIND_SERVER", "server":
+		return model.KindServer
+	case "SPAN_KIND_CLIENT", "client":
+		return model.KindClient
+	case "SPAN_KIND_INTERNAL", "internal":
+		return model.KindInternal
+	case "SPAN_KIND_PRODUCER", "producer":
+		return model.KindProducer
+	case "SPAN_KIND_CONSUMER", "consumer":
+		return model.KindConsumer
+	case "SPAN_KIND_UNSPECIFIED", "unspecified", "":
+		return model.KindUnspecified
+	}
+	return model.ParseKind(string(b))
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
+
+	"github.com/trace-forensics/trace-forensics/internal/spantest"
+	"github.com/trace-forensics/trace-forensics/model"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -37,7 +39,7 @@ func otlpSpan(trace, id, parent, name string, start, end int64, extra string) st
 	return s + "}"
 }
 
-func load(t *testing.T, in string, opt Options) *Dataset {
+func load(t *testing.T, in string, opt Options) *model.Dataset {
 	t.Helper()
 	ds, err := LoadReader(context.Background(), "test.json", strings.NewReader(in), opt)
 	if err != nil {
@@ -46,20 +48,9 @@ func load(t *testing.T, in string, opt Options) *Dataset {
 	return ds
 }
 
-func allSpans(ds *Dataset) []Span {
-	var out []Span
-	for b := range NumBuckets {
-		for _, slab := range ds.Bucket(b) {
-			out = append(out, slab...)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		return out[i].Start < out[j].Start || out[i].Start == out[j].Start && out[i].ID < out[j].ID
-	})
-	return out
-}
+func allSpans(ds *model.Dataset) []model.Span { return spantest.Raw(ds) }
 
-func opOf(ds *Dataset, s Span) Op {
+func opOf(ds *model.Dataset, s model.Span) model.Op {
 	return ds.Catalog.Ops()[ds.Catalog.Shapes()[s.Shape].Op]
 }
 
@@ -79,10 +70,10 @@ func TestOTLPBasic(t *testing.T) {
 	if kid.Parent != root.ID || kid.Start != 2000 || kid.End != 4000 {
 		t.Errorf("kid: %+v", kid)
 	}
-	if root.Flags&FlagError == 0 || kid.Flags&FlagError != 0 {
+	if root.Flags&model.FlagError == 0 || kid.Flags&model.FlagError != 0 {
 		t.Errorf("error flags: root %v kid %v", root.Flags, kid.Flags)
 	}
-	if root.Kind != KindServer || kid.Kind != KindClient {
+	if root.Kind != model.KindServer || kid.Kind != model.KindClient {
 		t.Errorf("kinds %v %v", root.Kind, kid.Kind)
 	}
 	if op := opOf(ds, kid); op.Service != "chat-gateway" || op.Name != "llm" {
@@ -108,10 +99,10 @@ func TestOTLPVariants(t *testing.T) {
 	if len(spans) != 2 {
 		t.Fatalf("got %d spans", len(spans))
 	}
-	if spans[0].Trace.String() != tid || spans[0].End != 250 || spans[0].Kind != KindClient || spans[0].Flags&FlagError == 0 {
+	if spans[0].Trace.String() != tid || spans[0].End != 250 || spans[0].Kind != model.KindClient || spans[0].Flags&model.FlagError == 0 {
 		t.Errorf("span a: %+v", spans[0])
 	}
-	if spans[1].Flags&FlagError == 0 {
+	if spans[1].Flags&model.FlagError == 0 {
 		t.Errorf("error attribute not seen")
 	}
 	if op := opOf(ds, spans[0]); op.Service != "svc" {
@@ -157,7 +148,7 @@ func TestOTLPAttributeLayouts(t *testing.T) {
 		if v, ok := ds.Catalog.Shapes()[span.Shape].Attr("k"); !ok || v != c.want {
 			t.Errorf("%s: k = %q, %v; want %q", name, v, ok, c.want)
 		}
-		if span.Flags&FlagError == 0 {
+		if span.Flags&model.FlagError == 0 {
 			t.Errorf("%s: the error attribute after it was not seen", name)
 		}
 	}
@@ -176,7 +167,7 @@ func TestOTLPWarnings(t *testing.T) {
 	if ds.Spans != 2 {
 		t.Errorf("kept %d spans, want 2", ds.Spans)
 	}
-	want := map[string]int{WarnMissingService: 2, WarnEndBeforeStart: 1, WarnBadSpan: 3, WarnMissingTime: 1}
+	want := map[string]int{model.WarnMissingService: 2, model.WarnEndBeforeStart: 1, model.WarnBadSpan: 3, model.WarnMissingTime: 1}
 	for k, n := range want {
 		if got := ds.Warnings.Count(k); got != n {
 			t.Errorf("%s: %d, want %d (%v)", k, got, n, ds.Warnings.List())
@@ -210,7 +201,7 @@ func TestJSONLinesJoinTraces(t *testing.T) {
 		t.Fatalf("%d spans", len(spans))
 	}
 	for _, s := range spans {
-		if s.Trace != spans[0].Trace || BucketOf(s.Trace) != BucketOf(spans[0].Trace) {
+		if s.Trace != spans[0].Trace || model.BucketOf(s.Trace) != model.BucketOf(spans[0].Trace) {
 			t.Error("spans of one trace were not joined")
 		}
 	}
@@ -284,12 +275,12 @@ func TestTempoShapes(t *testing.T) {
 		"kind":"SPAN_KIND_SERVER","startTimeUnixNano":"1","endTimeUnixNano":"9"}]}]}]}`
 	ds := load(t, v1, Options{})
 	s := allSpans(ds)[0]
-	if s.Trace.String() != tid || s.ID.String() != sidRoot || s.Kind != KindServer {
+	if s.Trace.String() != tid || s.ID.String() != sidRoot || s.Kind != model.KindServer {
 		t.Errorf("tempo v1 span: %s %s %v", s.Trace, s.ID, s.Kind)
 	}
 	v2 := `{"trace":` + otlpDoc("gw", otlpSpan(tid, sidRoot, "", "root", 0, 100, "")) + `,"status":"PARTIAL","message":"x"}`
 	ds = load(t, v2, Options{})
-	if ds.Spans != 1 || ds.Warnings.Count(WarnPartialTrace) != 1 {
+	if ds.Spans != 1 || ds.Warnings.Count(model.WarnPartialTrace) != 1 {
 		t.Errorf("tempo v2: spans %d warnings %v", ds.Spans, ds.Warnings.List())
 	}
 	v3 := `{"result":` + otlpDoc("gw", otlpSpan(tid, sidRoot, "", "root", 0, 100, "")) + `}`
@@ -351,7 +342,7 @@ func TestDirectoriesAndGlobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ds.Spans != 1 || ds.Warnings.Count(WarnSkippedFile) != 2 {
+	if ds.Spans != 1 || ds.Warnings.Count(model.WarnSkippedFile) != 2 {
 		t.Errorf("spans %d, warnings %v", ds.Spans, ds.Warnings.List())
 	}
 	ds, err = Load(context.Background(), []string{filepath.Join(dir, "sub", "*.json")}, Options{})
@@ -388,7 +379,7 @@ func TestLargeFileParallelBatches(t *testing.T) {
 	if ds.Spans != n {
 		t.Fatalf("%d spans, want %d", ds.Spans, n)
 	}
-	seen := map[SpanID]bool{}
+	seen := map[model.SpanID]bool{}
 	for _, s := range allSpans(ds) {
 		seen[s.ID] = true
 	}

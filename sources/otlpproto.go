@@ -3,6 +3,8 @@ package sources
 import (
 	"fmt"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -44,28 +46,28 @@ func emitTraces(sk *sink, td ptrace.Traces) {
 			for k := 0; k < spans.Len(); k++ {
 				sp := spans.At(k)
 				rec.reset()
-				rec.trace = TraceID(sp.TraceID())
+				rec.trace = model.TraceID(sp.TraceID())
 				rec.id = spanIDFromBytes(sp.SpanID())
 				rec.parent = spanIDFromBytes(sp.ParentSpanID())
 				rec.start, rec.hasStart = int64(sp.StartTimestamp()), true
 				rec.end, rec.hasEnd = int64(sp.EndTimestamp()), true
 				rec.name = []byte(sp.Name())
-				rec.kind = Kind(sp.Kind())
-				if rec.kind > KindConsumer {
-					rec.kind = KindUnspecified
+				rec.kind = model.Kind(sp.Kind())
+				if rec.kind > model.KindConsumer {
+					rec.kind = model.KindUnspecified
 				}
 				if sp.Status().Code() == ptrace.StatusCodeError {
-					rec.flags |= FlagError
+					rec.flags |= model.FlagError
 				}
 				sp.Attributes().Range(func(k string, v pcommon.Value) bool {
 					switch k {
 					case "error":
 						if v.AsString() == "true" {
-							rec.flags |= FlagError
+							rec.flags |= model.FlagError
 						}
 					case "otel.status_code":
 						if v.AsString() == "ERROR" {
-							rec.flags |= FlagError
+							rec.flags |= model.FlagError
 						}
 					}
 					if idx := sk.keepIndex([]byte(k)); idx >= 0 {
@@ -76,8 +78,8 @@ func emitTraces(sk *sink, td ptrace.Traces) {
 				links := sp.Links()
 				for l := 0; l < links.Len(); l++ {
 					ln := links.At(l)
-					rec.links = append(rec.links, Link{Trace: rec.trace, From: rec.id,
-						ToTrace: TraceID(ln.TraceID()), To: spanIDFromBytes(ln.SpanID())})
+					rec.links = append(rec.links, model.Link{Trace: rec.trace, From: rec.id,
+						ToTrace: model.TraceID(ln.TraceID()), To: spanIDFromBytes(ln.SpanID())})
 				}
 				sk.emit(&rec, service, resource)
 			}
@@ -85,7 +87,7 @@ func emitTraces(sk *sink, td ptrace.Traces) {
 	}
 }
 
-func spanIDFromBytes(b pcommon.SpanID) SpanID {
-	return SpanID(uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+func spanIDFromBytes(b pcommon.SpanID) model.SpanID {
+	return model.SpanID(uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
 		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7]))
 }

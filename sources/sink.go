@@ -5,36 +5,24 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+
+	"github.com/trace-forensics/trace-forensics/model"
 )
-
-// numBuckets partitions spans by trace ID so that analysis can take whole
-// traces per bucket on several cores without a global sort.
-const numBuckets = 32
-
-// BucketOf returns the bucket a trace's spans are stored in.
-func BucketOf(t TraceID) int {
-	hi := uint64(t[0])<<56 | uint64(t[1])<<48 | uint64(t[2])<<40 | uint64(t[3])<<32 |
-		uint64(t[4])<<24 | uint64(t[5])<<16 | uint64(t[6])<<8 | uint64(t[7])
-	lo := uint64(t[8])<<56 | uint64(t[9])<<48 | uint64(t[10])<<40 | uint64(t[11])<<32 |
-		uint64(t[12])<<24 | uint64(t[13])<<16 | uint64(t[14])<<8 | uint64(t[15])
-	h := (hi ^ bits.RotateLeft64(lo, 31)) * 0x9E3779B97F4A7C15
-	return int(h >> (64 - 5))
-}
 
 // spanRec is a span as a decoder sees it, before its names are interned.
 // Byte slices point into the decoder's arena.
 type spanRec struct {
-	trace      TraceID
-	id, parent SpanID
+	trace      model.TraceID
+	id, parent model.SpanID
 	start, end int64
 	hasStart   bool
 	hasEnd     bool
-	kind       Kind
-	flags      Flags
+	kind       model.Kind
+	flags      model.Flags
 	name       []byte
 	service    []byte      // set when the format carries it per span (Jaeger, Zipkin)
 	attrs      []keptValue // kept attributes, in the order met
-	links      []Link
+	links      []model.Link
 	bad        string // why the span is unusable; empty when fine
 	pos        int    // byte offset of the span in the decoded buffer
 }
@@ -52,15 +40,15 @@ func (r *spanRec) reset() {
 // sink receives the spans of one reader goroutine. It interns shapes through
 // a private cache and appends spans to per-bucket slices.
 type sink struct {
-	cat       *Catalog
+	cat       *model.Catalog
 	keep      []string  // attribute keys whose values are kept, sorted
 	keepByLen [][]int32 // indexes into keep by key length
 	cache     map[string]uint32
 	recent    [256]recentShape // in front of cache: most lookups end here
-	buckets   [numBuckets][]Span
-	links     []Link
-	idText    map[TraceID]string
-	warn      Warnings
+	buckets   [model.NumBuckets][]model.Span
+	links     []model.Link
+	idText    map[model.TraceID]string
+	warn      model.Warnings
 	keyBuf    []byte
 	attrBuf   []keptValue
 
@@ -76,8 +64,8 @@ type sink struct {
 	inputSpans map[*input]int
 }
 
-func newSink(cat *Catalog, keep []string) *sink {
-	sk := &sink{cat: cat, keep: keep, cache: map[string]uint32{}, idText: map[TraceID]string{}, inputSpans: map[*input]int{}}
+func newSink(cat *model.Catalog, keep []string) *sink {
+	sk := &sink{cat: cat, keep: keep, cache: map[string]uint32{}, idText: map[model.TraceID]string{}, inputSpans: map[*input]int{}}
 	// Most attribute keys are not kept: looking only at kept keys of the
 	// same length rejects them with one comparison.
 	sk.keepByLen = make([][]int32, 128)
@@ -133,26 +121,26 @@ func (sk *sink) warnf(kind string, pos int, format string, args ...any) {
 // span's resource (or process); a per-span service in r overrides them.
 func (sk *sink) emit(r *spanRec, service []byte, resource []keptValue) {
 	if r.bad != "" {
-		sk.warnf(WarnBadSpan, r.pos, "%s", r.bad)
+		sk.warnf(model.WarnBadSpan, r.pos, "%s", r.bad)
 		return
 	}
 	if r.trace.IsZero() || r.id == 0 {
-		sk.warnf(WarnBadSpan, r.pos, "span %q: missing or zero trace or span ID", r.name)
+		sk.warnf(model.WarnBadSpan, r.pos, "span %q: missing or zero trace or span ID", r.name)
 		return
 	}
 	if !r.hasStart || !r.hasEnd {
-		sk.warnf(WarnMissingTime, r.pos, "span %s: no start or end time", r.id)
+		sk.warnf(model.WarnMissingTime, r.pos, "span %s: no start or end time", r.id)
 		return
 	}
 	if r.end < r.start {
-		sk.warnf(WarnEndBeforeStart, r.pos, "span %s: ends %dns before it starts; duration taken as 0", r.id, r.start-r.end)
+		sk.warnf(model.WarnEndBeforeStart, r.pos, "span %s: ends %dns before it starts; duration taken as 0", r.id, r.start-r.end)
 		r.end = r.start
 	}
 	if r.service != nil {
 		service = r.service
 	}
 	if len(service) == 0 {
-		sk.warnf(WarnMissingService, r.pos, "span %s: no service.name; counted as service \"unknown\"", r.id)
+		sk.warnf(model.WarnMissingService, r.pos, "span %s: no service.name; counted as service \"unknown\"", r.id)
 		service = []byte("unknown")
 	}
 
@@ -186,22 +174,22 @@ func (sk *sink) emit(r *spanRec, service []byte, resource []keptValue) {
 		var ok bool
 		shape, ok = sk.cache[string(key)]
 		if !ok {
-			var attrs []Attr
+			var attrs []model.Attr
 			for _, v := range vals {
-				attrs = append(attrs, Attr{Key: sk.keep[v.key], Value: string(v.val)})
+				attrs = append(attrs, model.Attr{Key: sk.keep[v.key], Value: string(v.val)})
 			}
-			shape = sk.cat.intern(key, string(service), string(r.name), r.kind, attrs)
+			shape = sk.cat.Intern(key, string(service), string(r.name), r.kind, attrs)
 			sk.cache[string(key)] = shape
 		}
 		slot.key, slot.shape = append(slot.key[:0], key...), shape
 	}
 	flags := r.flags
 	if len(r.links) > 0 {
-		flags |= FlagLinked
+		flags |= model.FlagLinked
 		sk.links = append(sk.links, r.links...)
 	}
-	b := BucketOf(r.trace)
-	sk.buckets[b] = append(sk.buckets[b], Span{
+	b := model.BucketOf(r.trace)
+	sk.buckets[b] = append(sk.buckets[b], model.Span{
 		Trace: r.trace, ID: r.id, Parent: r.parent,
 		Start: r.start, End: r.end, Shape: shape, Kind: r.kind, Flags: flags,
 	})

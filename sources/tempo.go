@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -172,7 +174,7 @@ func parseTempoV2(buf []byte) (tempoV2, bool) {
 // when, holding one field 1 only, it reads as nothing else; otherwise a
 // tempopb.Trace / OTLP TracesData.
 func decodeTempoProto(sk *sink, buf []byte) error {
-	td, partial, msg, err := unmarshalTempoProto(buf)
+	td, partial, msg, err := UnmarshalTempoProto(buf)
 	if err != nil {
 		return fmt.Errorf("%s: %w: it looks like protobuf but is not an OTLP or Tempo trace message: %v", sk.file, errNotTrace, err)
 	}
@@ -181,14 +183,16 @@ func decodeTempoProto(sk *sink, buf []byte) error {
 		if msg == "" {
 			msg = "some of its spans may be missing"
 		}
-		sk.warnf(WarnPartialTrace, 0, "the server marked this trace PARTIAL: %s", clip([]byte(msg)))
+		sk.warnf(model.WarnPartialTrace, 0, "the server marked this trace PARTIAL: %s", clip([]byte(msg)))
 	}
 	emitTraces(sk, td)
 	return nil
 }
 
-// unmarshalTempoProto decodes either protobuf layout into pdata traces.
-func unmarshalTempoProto(buf []byte) (td ptrace.Traces, partial bool, msg string, err error) {
+// UnmarshalTempoProto reads a protobuf answer of Tempo's trace-by-ID API:
+// a TraceByIDResponse (v2, with its partial flag and message) or a bare
+// TracesData (v1).
+func UnmarshalTempoProto(buf []byte) (td ptrace.Traces, partial bool, msg string, err error) {
 	var u ptrace.ProtoUnmarshaler
 	v2, isV2 := parseTempoV2(buf)
 	onlyTrace := isV2 && !v2.partial && v2.message == "" && len(v2.trace)+protoHeaderLen(len(v2.trace)) == len(buf)

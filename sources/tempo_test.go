@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/klauspost/compress/gzip"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -73,7 +75,7 @@ func TestTempoGeneratedFixtures(t *testing.T) {
 
 // tempoRunProto loads a protobuf body the way produceTracesProto hands it
 // to the workers.
-func tempoRunProto(t testing.TB, name string, buf []byte, keep ...string) (*Dataset, error) {
+func tempoRunProto(t testing.TB, name string, buf []byte, keep ...string) (*model.Dataset, error) {
 	t.Helper()
 	return run(context.Background(), Options{Keep: keep}, func(ctx context.Context, l *loader) error {
 		in := &input{path: "-", name: name}
@@ -114,10 +116,10 @@ func TestTempoFixturesMatch(t *testing.T) {
 	}
 	errs := 0
 	for _, s := range want {
-		if s.Flags&FlagError != 0 {
+		if s.Flags&model.FlagError != 0 {
 			errs++
 		}
-		if s.Kind == KindUnspecified || s.Service == "" || !strings.Contains(s.Attrs, "service.version=") {
+		if s.Kind == model.KindUnspecified || s.Service == "" || !strings.Contains(s.Attrs, "service.version=") {
 			t.Fatalf("v1.json: span %+v", s)
 		}
 	}
@@ -149,7 +151,7 @@ func TestTempoFixturesMatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		same(name, jgSpans(ds))
-		partial := ds.Warnings.Count(WarnPartialTrace)
+		partial := ds.Warnings.Count(model.WarnPartialTrace)
 		if (name == "v2-partial.pb") != (partial == 1) || ds.Inputs[0].Format != "tempo-proto" {
 			t.Errorf("%s: %d partial warnings, format %q", name, partial, ds.Inputs[0].Format)
 		}
@@ -165,7 +167,7 @@ func TestTempoFixturesMatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		same("v2-partial.json", jgSpans(ds))
-		if ds.Warnings.Count(WarnPartialTrace) != 1 {
+		if ds.Warnings.Count(model.WarnPartialTrace) != 1 {
 			t.Errorf("v2-partial.json: warnings %+v", ds.Warnings.List())
 		}
 	})
@@ -192,7 +194,7 @@ func zkLoadFile(t *testing.T, path string, keep []string) []jgSpan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := ds.Warnings.Total() - ds.Warnings.Count(WarnPartialTrace); n != 0 {
+	if n := ds.Warnings.Total() - ds.Warnings.Count(model.WarnPartialTrace); n != 0 {
 		t.Fatalf("%s: warnings %+v", path, ds.Warnings.List())
 	}
 	return jgSpans(ds)
@@ -214,16 +216,16 @@ func TestTempoBatches(t *testing.T) {
 			m := jgByName(t, ds)
 			root, client, llm := m["POST /v1/chat"], m["POST /v1/chat/completions"], m["chat gpt-4o"]
 			tr := jgTID(t, "4bf92f3577b34da6a3ce929d0e0e4736")
-			if root.Trace != tr || root.ID != 0x00f067aa0ba902b7 || root.Parent != 0 || root.Kind != KindServer || root.Flags&FlagError == 0 {
+			if root.Trace != tr || root.ID != 0x00f067aa0ba902b7 || root.Parent != 0 || root.Kind != model.KindServer || root.Flags&model.FlagError == 0 {
 				t.Errorf("root %+v", root)
 			}
 			if root.Start != 1763647200000000000 || root.End != 1763647201250000000 {
 				t.Errorf("root times %d %d", root.Start, root.End)
 			}
-			if client.Parent != root.ID || client.ID != 0xb7ad6b7169203331 || client.Kind != KindClient || client.Flags&FlagError != 0 {
+			if client.Parent != root.ID || client.ID != 0xb7ad6b7169203331 || client.Kind != model.KindClient || client.Flags&model.FlagError != 0 {
 				t.Errorf("client %+v", client)
 			}
-			if llm.Parent != client.ID || llm.Service != "llm-gateway" || llm.Kind != KindInternal || llm.Flags&FlagError == 0 {
+			if llm.Parent != client.ID || llm.Service != "llm-gateway" || llm.Kind != model.KindInternal || llm.Flags&model.FlagError == 0 {
 				t.Errorf("llm %+v", llm)
 			}
 			if name == "tempo-2.x-batches.json" {
@@ -329,7 +331,7 @@ func TestTempoMatchesOTLP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if k := ds.Warnings.Total() - ds.Warnings.Count(WarnPartialTrace); k != 0 {
+		if k := ds.Warnings.Total() - ds.Warnings.Count(model.WarnPartialTrace); k != 0 {
 			t.Fatalf("%s: warnings %+v", name, ds.Warnings.List())
 		}
 		return jgSpans(ds)
@@ -406,7 +408,7 @@ func FuzzTempo(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sk := newSink(NewCatalog(), []string{"http.route", "tenant"})
+		sk := newSink(model.NewCatalog(), []string{"http.route", "tenant"})
 		sk.file = "fuzz"
 		var err error
 		if isTracesProto(data[:min(len(data), tracesProtoPeek)]) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"slices"
 	"sync"
+
+	"github.com/trace-forensics/trace-forensics/model"
 )
 
 // This file reads Zipkin v2 JSON: the array of spans /api/v2/trace/{id}
@@ -37,8 +39,8 @@ import (
 
 // zipkinKey locates a span ID in a trace, for pairing.
 type zipkinKey struct {
-	trace TraceID
-	id    SpanID
+	trace model.TraceID
+	id    model.SpanID
 	idx   int32 // index of the span in decoder.recs
 }
 
@@ -185,18 +187,18 @@ func (d *decoder) zipkinSpan(r *spanRec) {
 
 // zipkinKind reads Zipkin's kind names without allocating; other spellings
 // go through ParseKind.
-func zipkinKind(v []byte) Kind {
+func zipkinKind(v []byte) model.Kind {
 	switch string(v) {
 	case "CLIENT":
-		return KindClient
+		return model.KindClient
 	case "SERVER":
-		return KindServer
+		return model.KindServer
 	case "PRODUCER":
-		return KindProducer
+		return model.KindProducer
 	case "CONSUMER":
-		return KindConsumer
+		return model.KindConsumer
 	}
-	return ParseKind(string(v))
+	return model.ParseKind(string(v))
 }
 
 // zipkinIDText reads an ID string; null or absent gives false, any other
@@ -208,7 +210,7 @@ func (d *decoder) zipkinIDText(r *spanRec, field string) ([]byte, bool) {
 
 // zipkinSpanID reads a span ID: up to 16 hex digits, right-aligned. Empty
 // or null is 0 (none); anything else makes the span bad.
-func (d *decoder) zipkinSpanID(r *spanRec, field string) SpanID {
+func (d *decoder) zipkinSpanID(r *spanRec, field string) model.SpanID {
 	var b [8]byte
 	if d.s.hexString(b[:]) {
 		return spanIDOf(b)
@@ -283,11 +285,11 @@ func (d *decoder) zipkinTags(r *spanRec) (kind []byte) {
 		switch string(k) {
 		case "error":
 			if string(v) != "false" {
-				r.flags |= FlagError
+				r.flags |= model.FlagError
 			}
 		case "otel.status_code":
 			if string(v) == "ERROR" {
-				r.flags |= FlagError
+				r.flags |= model.FlagError
 			}
 		case "span.kind":
 			kind = v
@@ -346,9 +348,9 @@ func (d *decoder) zipkinPair(st *zipkinState) {
 			continue
 		}
 		switch r.kind {
-		case KindClient:
+		case model.KindClient:
 			st.clients = append(st.clients, zipkinKey{trace: r.trace, id: r.id, idx: int32(i)})
-		case KindServer:
+		case model.KindServer:
 			servers++
 		}
 	}
@@ -358,7 +360,7 @@ func (d *decoder) zipkinPair(st *zipkinState) {
 	slices.SortFunc(st.clients, cmpZipkinKey)
 	for i := range recs {
 		r := &recs[i]
-		if r.kind != KindServer || !zipkinUsable(r) {
+		if r.kind != model.KindServer || !zipkinUsable(r) {
 			continue
 		}
 		k := zipkinKey{trace: r.trace, id: r.id, idx: int32(i)}
@@ -389,7 +391,7 @@ func (d *decoder) zipkinPair(st *zipkinState) {
 			continue
 		}
 		srv := &recs[st.pairs[j].idx]
-		if r.kind == KindServer && r.id == r.parent {
+		if r.kind == model.KindServer && r.id == r.parent {
 			continue
 		}
 		if cl := zipkinClientOf(st, r.trace, r.parent); cl != nil && !bytes.Equal(r.service, srv.service) &&
@@ -405,7 +407,7 @@ func (d *decoder) zipkinPair(st *zipkinState) {
 	}
 }
 
-func zipkinClientOf(st *zipkinState, t TraceID, id SpanID) *zipkinKey {
+func zipkinClientOf(st *zipkinState, t model.TraceID, id model.SpanID) *zipkinKey {
 	j, ok := slices.BinarySearchFunc(st.clients, zipkinKey{trace: t, id: id}, cmpZipkinKey)
 	if !ok {
 		return nil
@@ -415,15 +417,15 @@ func zipkinClientOf(st *zipkinState, t TraceID, id SpanID) *zipkinKey {
 
 // zipkinSharedID is the span ID given to the server half of a shared span:
 // a bijective mix of the shared ID (SplitMix64's finalizer), never 0.
-func zipkinSharedID(id SpanID) SpanID {
+func zipkinSharedID(id model.SpanID) model.SpanID {
 	x := uint64(id) ^ 0x5a69706b696e5348 // "ZipkinSH"
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9
 	x ^= x >> 27
 	x *= 0x94d049bb133111eb
 	x ^= x >> 31
-	if x == 0 || SpanID(x) == id {
+	if x == 0 || model.SpanID(x) == id {
 		x = ^x
 	}
-	return SpanID(x)
+	return model.SpanID(x)
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/trace-forensics/trace-forensics/internal/synth"
 )
 
@@ -49,7 +51,7 @@ func TestZipkinFixtureTrace(t *testing.T) {
 	if ds.Inputs[0].Format != "zipkin-json" || ds.Spans != 5 {
 		t.Fatalf("inputs %+v", ds.Inputs)
 	}
-	if n := ds.Warnings.Count(WarnMissingTime); n != 1 || ds.Warnings.Total() != 1 {
+	if n := ds.Warnings.Count(model.WarnMissingTime); n != 1 || ds.Warnings.Total() != 1 {
 		t.Errorf("warnings %+v, want one missing_timestamp", ds.Warnings.List())
 	}
 	m := map[string]jgSpan{}
@@ -58,8 +60,8 @@ func TestZipkinFixtureTrace(t *testing.T) {
 	}
 	root, client, server := m["frontend get /checkout"], m["frontend post /api/charge"], m["payments post /api/charge"]
 	db, local := m["payments select accounts"], m["frontend retry-backoff"]
-	shared := SpanID(0x4d1e00c0db9010db)
-	if root.Trace != jgTID(t, zkTrace) || root.ID != 0x86154a4ba6e91385 || root.Parent != 0 || root.Kind != KindServer {
+	shared := model.SpanID(0x4d1e00c0db9010db)
+	if root.Trace != jgTID(t, zkTrace) || root.ID != 0x86154a4ba6e91385 || root.Parent != 0 || root.Kind != model.KindServer {
 		t.Errorf("root %+v", root)
 	}
 	if root.Start != 1700000000000000000 || root.End != 1700000000026000000 {
@@ -68,16 +70,16 @@ func TestZipkinFixtureTrace(t *testing.T) {
 	if root.Attrs != "http.route=/checkout" {
 		t.Errorf("root attrs %q", root.Attrs)
 	}
-	if client.ID != shared || client.Parent != root.ID || client.Kind != KindClient {
+	if client.ID != shared || client.Parent != root.ID || client.Kind != model.KindClient {
 		t.Errorf("client half %+v", client)
 	}
-	if server.ID != zipkinSharedID(shared) || server.Parent != shared || server.Kind != KindServer {
+	if server.ID != zipkinSharedID(shared) || server.Parent != shared || server.Kind != model.KindServer {
 		t.Errorf("server half %+v: want ID %s under the client", server, zipkinSharedID(shared))
 	}
-	if db.Parent != server.ID || db.Flags&FlagError == 0 || db.Attrs != "db.system=postgresql" {
+	if db.Parent != server.ID || db.Flags&model.FlagError == 0 || db.Attrs != "db.system=postgresql" {
 		t.Errorf("the server's child %+v: want it under the server half, with the error tag", db)
 	}
-	if local.Parent != client.ID || local.Kind != KindInternal || local.Flags&FlagError != 0 {
+	if local.Parent != client.ID || local.Kind != model.KindInternal || local.Flags&model.FlagError != 0 {
 		t.Errorf("the client's own child %+v: want it under the client, internal, no error", local)
 	}
 }
@@ -93,16 +95,16 @@ func TestZipkinArrayOfTraces(t *testing.T) {
 	m := jgByName(t, ds)
 	llm := m["chat gpt-4o"]
 	if llm.Trace != jgTID(t, "5b8efff798038103d269b633813fc60c") || llm.Parent != 0xeee19b7ec3c1b174 ||
-		llm.Flags&FlagError == 0 || llm.Kind != KindClient || llm.Attrs != "gen_ai.request.model=gpt-4o" {
+		llm.Flags&model.FlagError == 0 || llm.Kind != model.KindClient || llm.Attrs != "gen_ai.request.model=gpt-4o" {
 		t.Errorf("llm %+v", llm)
 	}
 	if r := m["post /v1/chat"]; r.Attrs != "prompt.version=B" || r.Service != "chat-gateway" {
 		t.Errorf("root %+v", r)
 	}
-	if c := m["process analytics.events"]; c.Kind != KindConsumer || c.End-c.Start != 40e6 {
+	if c := m["process analytics.events"]; c.Kind != model.KindConsumer || c.End-c.Start != 40e6 {
 		t.Errorf("consumer %+v", c)
 	}
-	if a := m["aggregate"]; a.Kind != KindInternal || a.Parent != 0xb7ad6b7169203331 {
+	if a := m["aggregate"]; a.Kind != model.KindInternal || a.Parent != 0xb7ad6b7169203331 {
 		t.Errorf("internal %+v", a)
 	}
 }
@@ -122,20 +124,20 @@ func TestZipkinShared(t *testing.T) {
 	cases := []struct {
 		name    string
 		doc     string
-		parents map[string]SpanID // span name → parent
-		ids     map[string]SpanID // span name → ID
+		parents map[string]model.SpanID // span name → parent
+		ids     map[string]model.SpanID // span name → ID
 	}{
 		{
 			name:    "flagged",
 			doc:     zkDoc(root, client(""), server(`"shared":true`)),
-			parents: map[string]SpanID{"call": 1, "serve": 0xc1},
-			ids:     map[string]SpanID{"call": 0xc1, "serve": sh},
+			parents: map[string]model.SpanID{"call": 1, "serve": 0xc1},
+			ids:     map[string]model.SpanID{"call": 0xc1, "serve": sh},
 		},
 		{
 			name:    "unflagged, server first",
 			doc:     zkDoc(server(""), root, client("")),
-			parents: map[string]SpanID{"call": 1, "serve": 0xc1},
-			ids:     map[string]SpanID{"call": 0xc1, "serve": sh},
+			parents: map[string]model.SpanID{"call": 1, "serve": 0xc1},
+			ids:     map[string]model.SpanID{"call": 0xc1, "serve": sh},
 		},
 		{
 			name: "children by service",
@@ -144,36 +146,36 @@ func TestZipkinShared(t *testing.T) {
 				zkSpan(tr, "00000000000000d2", "00000000000000c1", "", "front-timer", "front", 101, 2, ""),
 				zkSpan(tr, "00000000000000d3", "00000000000000c1", "CONSUMER", "elsewhere", "third", 120, 5, ""),
 				zkSpan(tr, "00000000000000d4", "00000000000000c1", "", "nameless", "", 120, 5, "")),
-			parents: map[string]SpanID{"back-db": sh, "front-timer": 0xc1, "elsewhere": sh, "nameless": sh},
+			parents: map[string]model.SpanID{"back-db": sh, "front-timer": 0xc1, "elsewhere": sh, "nameless": sh},
 		},
 		{
 			name:    "server alone keeps its ID",
 			doc:     zkDoc(root, server(`"shared":true`), zkSpan(tr, "00000000000000d1", "00000000000000c1", "", "kid", "back", 115, 5, "")),
-			parents: map[string]SpanID{"serve": 1, "kid": 0xc1},
-			ids:     map[string]SpanID{"serve": 0xc1},
+			parents: map[string]model.SpanID{"serve": 1, "kid": 0xc1},
+			ids:     map[string]model.SpanID{"serve": 0xc1},
 		},
 		{
 			name:    "client without a duration does not pair",
 			doc:     zkDoc(root, strings.Replace(client(""), `"duration":50`, `"duration":null`, 1), server(`"shared":true`)),
-			parents: map[string]SpanID{"serve": 1},
-			ids:     map[string]SpanID{"serve": 0xc1},
+			parents: map[string]model.SpanID{"serve": 1},
+			ids:     map[string]model.SpanID{"serve": 0xc1},
 		},
 		{
 			name: "pairs are per trace",
 			doc: zkDoc(root, client(""),
 				zkSpan("0000000000000000000000000000000b", "00000000000000c1", "", "SERVER", "other-trace", "back", 110, 30, "")),
-			ids: map[string]SpanID{"call": 0xc1, "other-trace": 0xc1},
+			ids: map[string]model.SpanID{"call": 0xc1, "other-trace": 0xc1},
 		},
 		{
 			name: "a second server half stays a duplicate",
 			doc: zkDoc(root, client(""), server(`"shared":true`),
 				zkSpan(tr, "00000000000000c1", "0000000000000001", "SERVER", "serve-again", "back", 112, 3, `"shared":true`)),
-			ids: map[string]SpanID{"serve": sh, "serve-again": 0xc1},
+			ids: map[string]model.SpanID{"serve": sh, "serve-again": 0xc1},
 		},
 		{
 			name: "groups of an array of traces pair separately",
 			doc:  "[" + zkDoc(root, client("")) + "," + zkDoc(server(`"shared":true`)) + "]",
-			ids:  map[string]SpanID{"call": 0xc1, "serve": 0xc1},
+			ids:  map[string]model.SpanID{"call": 0xc1, "serve": 0xc1},
 		},
 	}
 	for _, c := range cases {
@@ -195,8 +197,8 @@ func TestZipkinShared(t *testing.T) {
 }
 
 func TestZipkinSharedID(t *testing.T) {
-	seen := map[SpanID]bool{}
-	for _, id := range []SpanID{0, 1, 2, 0xc1, 0xffffffffffffffff, 0x4d1e00c0db9010db} {
+	seen := map[model.SpanID]bool{}
+	for _, id := range []model.SpanID{0, 1, 2, 0xc1, 0xffffffffffffffff, 0x4d1e00c0db9010db} {
 		d := zipkinSharedID(id)
 		if d == 0 || d == id || seen[d] {
 			t.Errorf("zipkinSharedID(%s) = %s", id, d)
@@ -224,19 +226,19 @@ func TestZipkinFields(t *testing.T) {
 	ds := jgLoad(t, doc, "n", "b", "x.y", "obj")
 	m := jgByName(t, ds)
 	u := m["upper"]
-	if u.Trace != jgTID(t, tr) || u.ID != 0xabcdef0123456789 || u.Kind != KindClient || u.Start != 1e6 || u.End != 1.02e6 {
+	if u.Trace != jgTID(t, tr) || u.ID != 0xabcdef0123456789 || u.Kind != model.KindClient || u.Start != 1e6 || u.End != 1.02e6 {
 		t.Errorf("upper %+v", u)
 	}
-	if u.Flags&FlagError != 0 || u.Attrs != "b=true, n=1, x.y=kept" {
+	if u.Flags&model.FlagError != 0 || u.Attrs != "b=true, n=1, x.y=kept" {
 		t.Errorf("upper flags %v attrs %q", u.Flags, u.Attrs)
 	}
-	if s := m["short trace"]; s.Trace != jgTID(t, "0000000000000000d269b633813fc60c") || s.Kind != KindProducer {
+	if s := m["short trace"]; s.Trace != jgTID(t, "0000000000000000d269b633813fc60c") || s.Kind != model.KindProducer {
 		t.Errorf("short %+v", s)
 	}
-	if ds.Warnings.Count(WarnMissingService) != 2 {
+	if ds.Warnings.Count(model.WarnMissingService) != 2 {
 		t.Errorf("warnings %+v", ds.Warnings.List())
 	}
-	if s := m[""]; s.Service != "unknown" || s.Kind != KindUnspecified {
+	if s := m[""]; s.Service != "unknown" || s.Kind != model.KindUnspecified {
 		t.Errorf("bare %+v", s)
 	}
 }
@@ -262,7 +264,7 @@ func TestZipkinWarnings(t *testing.T) {
 	if ds.Spans != 2 {
 		t.Errorf("kept %d spans, want 2: %+v", ds.Spans, jgSpans(ds))
 	}
-	want := map[string]int{WarnMissingTime: 4, WarnEndBeforeStart: 1, WarnBadSpan: 7}
+	want := map[string]int{model.WarnMissingTime: 4, model.WarnEndBeforeStart: 1, model.WarnBadSpan: 7}
 	for k, n := range want {
 		if got := ds.Warnings.Count(k); got != n {
 			t.Errorf("%s: %d, want %d (%+v)", k, got, n, ds.Warnings.List())
@@ -358,7 +360,7 @@ func TestZipkinMatchesOTLP(t *testing.T) {
 		if o[i] != z[i] {
 			t.Fatalf("span %d differs:\n  OTLP %+v\nZipkin %+v", i, o[i], z[i])
 		}
-		if o[i].Flags&FlagError != 0 {
+		if o[i].Flags&model.FlagError != 0 {
 			errs++
 		}
 	}
@@ -387,13 +389,13 @@ func TestZipkinSharedMatchesOTLP(t *testing.T) {
 	}
 	// Map each OTLP span ID to the ID the Zipkin reader gives it: a server
 	// span whose parent is a client gets the derived ID of that client.
-	byID := map[SpanID]jgSpan{}
+	byID := map[model.SpanID]jgSpan{}
 	for _, s := range o {
 		byID[s.ID] = s
 	}
-	mapped := func(id SpanID) SpanID {
+	mapped := func(id model.SpanID) model.SpanID {
 		s, ok := byID[id]
-		if ok && s.Kind == KindServer && s.Parent != 0 && byID[s.Parent].Kind == KindClient {
+		if ok && s.Kind == model.KindServer && s.Parent != 0 && byID[s.Parent].Kind == model.KindClient {
 			return zipkinSharedID(s.Parent)
 		}
 		return id

@@ -20,6 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trace-forensics/trace-forensics/live"
+
+	"github.com/trace-forensics/trace-forensics/model"
+
 	"github.com/trace-forensics/trace-forensics/analyze"
 	"github.com/trace-forensics/trace-forensics/cmd"
 	"github.com/trace-forensics/trace-forensics/internal/jaegertest"
@@ -53,15 +57,15 @@ func setup(t *testing.T) string {
 	return p
 }
 
-func sampleQuery() sources.TraceQuery {
-	return sources.TraceQuery{Services: []string{sampleService}, Start: sampleStart, End: sampleEnd, Limit: 1000}
+func sampleQuery() live.TraceQuery {
+	return live.TraceQuery{Services: []string{sampleService}, Start: sampleStart, End: sampleEnd, Limit: 1000}
 }
 
-func pullOpts() sources.PullOptions {
-	return sources.PullOptions{Timeout: 30 * time.Second, Getenv: func(string) string { return "" }}
+func pullOpts() live.PullOptions {
+	return live.PullOptions{Timeout: 30 * time.Second, Getenv: func(string) string { return "" }}
 }
 
-func analyzeDS(t *testing.T, ds *sources.Dataset) *analyze.Result {
+func analyzeDS(t *testing.T, ds *model.Dataset) *analyze.Result {
 	t.Helper()
 	r, err := analyze.Analyze(ds, analyze.Options{Percentiles: []float64{50, 90, 95, 99, 99.9}, Exemplars: 3})
 	if err != nil {
@@ -166,7 +170,7 @@ func requireJaegerJSON(t *testing.T) {
 func TestJaegerV3MatchesFile(t *testing.T) {
 	path := setup(t)
 	want := fileResult(t, path)
-	ds, err := sources.PullJaeger(context.Background(), jaegertest.QueryURL, sampleQuery(), pullOpts(), sources.Options{})
+	ds, err := live.PullJaeger(context.Background(), jaegertest.QueryURL, sampleQuery(), pullOpts(), sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +184,7 @@ func TestJaegerV1MatchesFile(t *testing.T) {
 	path := setup(t)
 	requireJaegerJSON(t)
 	want := fileResult(t, path)
-	ds, err := sources.PullJaeger(context.Background(), hideV3(t), sampleQuery(), pullOpts(), sources.Options{})
+	ds, err := live.PullJaeger(context.Background(), hideV3(t), sampleQuery(), pullOpts(), sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +197,7 @@ func TestJaegerV1MatchesFile(t *testing.T) {
 func TestJaegerGRPCMatchesFile(t *testing.T) {
 	path := setup(t)
 	want := fileResult(t, path)
-	ds, err := sources.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, sampleQuery(), pullOpts(), sources.Options{})
+	ds, err := live.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, sampleQuery(), pullOpts(), sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,13 +215,13 @@ func TestJaegerPagingSplitsWindows(t *testing.T) {
 	po.Notify = func(s string) { notes = append(notes, s) }
 	for _, c := range []struct {
 		name string
-		pull func() (*sources.Dataset, error)
+		pull func() (*model.Dataset, error)
 	}{
-		{"api_v3", func() (*sources.Dataset, error) {
-			return sources.PullJaeger(context.Background(), jaegertest.QueryURL, sampleQuery(), po, sources.Options{})
+		{"api_v3", func() (*model.Dataset, error) {
+			return live.PullJaeger(context.Background(), jaegertest.QueryURL, sampleQuery(), po, sources.Options{})
 		}},
-		{"grpc", func() (*sources.Dataset, error) {
-			return sources.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, sampleQuery(), po, sources.Options{})
+		{"grpc", func() (*model.Dataset, error) {
+			return live.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, sampleQuery(), po, sources.Options{})
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -242,13 +246,13 @@ func TestJaegerLimit(t *testing.T) {
 	q.Limit = 25
 	for _, c := range []struct {
 		name string
-		pull func(sources.PullOptions) (*sources.Dataset, error)
+		pull func(live.PullOptions) (*model.Dataset, error)
 	}{
-		{"api_v3", func(po sources.PullOptions) (*sources.Dataset, error) {
-			return sources.PullJaeger(context.Background(), jaegertest.QueryURL, q, po, sources.Options{})
+		{"api_v3", func(po live.PullOptions) (*model.Dataset, error) {
+			return live.PullJaeger(context.Background(), jaegertest.QueryURL, q, po, sources.Options{})
 		}},
-		{"grpc", func(po sources.PullOptions) (*sources.Dataset, error) {
-			return sources.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, q, po, sources.Options{})
+		{"grpc", func(po live.PullOptions) (*model.Dataset, error) {
+			return live.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, q, po, sources.Options{})
 		}},
 	} {
 		for _, page := range []int{0, 10} {
@@ -283,14 +287,14 @@ func TestJaegerTraceIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := []string{all[0], all[17], all[299], all[17], "00000000000000000000000000abcdef"}
-	q := sources.TraceQuery{TraceIDs: ids}
+	q := live.TraceQuery{TraceIDs: ids}
 	// The spans of the three traces, from the file.
 	ds, err := sources.Load(context.Background(), []string{path}, sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantSpans := 0
-	for b := range sources.NumBuckets {
+	for b := range model.NumBuckets {
 		for _, slab := range ds.Bucket(b) {
 			for _, sp := range slab {
 				switch sp.Trace.String() {
@@ -300,16 +304,16 @@ func TestJaegerTraceIDs(t *testing.T) {
 			}
 		}
 	}
-	pulls := map[string]func() (*sources.Dataset, error){
-		"api_v3": func() (*sources.Dataset, error) {
-			return sources.PullJaeger(context.Background(), jaegertest.QueryURL, q, pullOpts(), sources.Options{})
+	pulls := map[string]func() (*model.Dataset, error){
+		"api_v3": func() (*model.Dataset, error) {
+			return live.PullJaeger(context.Background(), jaegertest.QueryURL, q, pullOpts(), sources.Options{})
 		},
-		"grpc": func() (*sources.Dataset, error) {
-			return sources.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, q, pullOpts(), sources.Options{})
+		"grpc": func() (*model.Dataset, error) {
+			return live.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, q, pullOpts(), sources.Options{})
 		},
-		"v1": func() (*sources.Dataset, error) {
+		"v1": func() (*model.Dataset, error) {
 			requireJaegerJSON(t)
-			return sources.PullJaeger(context.Background(), hideV3(t), q, pullOpts(), sources.Options{})
+			return live.PullJaeger(context.Background(), hideV3(t), q, pullOpts(), sources.Options{})
 		},
 	}
 	for _, name := range []string{"api_v3", "grpc", "v1"} {
@@ -321,7 +325,7 @@ func TestJaegerTraceIDs(t *testing.T) {
 			if got.Spans != wantSpans {
 				t.Errorf("%d spans, want %d", got.Spans, wantSpans)
 			}
-			if n := got.Warnings.Count(sources.WarnTraceNotFound); n != 1 {
+			if n := got.Warnings.Count(live.WarnTraceNotFound); n != 1 {
 				t.Errorf("%d trace_not_found warnings, want 1: %v", n, got.Warnings.List())
 			}
 		})
@@ -331,17 +335,17 @@ func TestJaegerTraceIDs(t *testing.T) {
 // --save writes files that read back to the same breakdown, exactly.
 func TestJaegerSaveReadsBack(t *testing.T) {
 	setup(t)
-	type pullFunc func(po sources.PullOptions) (*sources.Dataset, error)
+	type pullFunc func(po live.PullOptions) (*model.Dataset, error)
 	cases := []struct {
 		name string
 		v1   bool
 		pull pullFunc
 	}{
-		{"api_v3", false, func(po sources.PullOptions) (*sources.Dataset, error) {
-			return sources.PullJaeger(context.Background(), jaegertest.QueryURL, sampleQuery(), po, sources.Options{})
+		{"api_v3", false, func(po live.PullOptions) (*model.Dataset, error) {
+			return live.PullJaeger(context.Background(), jaegertest.QueryURL, sampleQuery(), po, sources.Options{})
 		}},
-		{"grpc", false, func(po sources.PullOptions) (*sources.Dataset, error) {
-			return sources.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, sampleQuery(), po, sources.Options{})
+		{"grpc", false, func(po live.PullOptions) (*model.Dataset, error) {
+			return live.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, sampleQuery(), po, sources.Options{})
 		}},
 		{"v1", true, nil},
 	}
@@ -352,8 +356,8 @@ func TestJaegerSaveReadsBack(t *testing.T) {
 				if c.v1 {
 					requireJaegerJSON(t)
 					base := hideV3(t)
-					pull = func(po sources.PullOptions) (*sources.Dataset, error) {
-						return sources.PullJaeger(context.Background(), base, sampleQuery(), po, sources.Options{})
+					pull = func(po live.PullOptions) (*model.Dataset, error) {
+						return live.PullJaeger(context.Background(), base, sampleQuery(), po, sources.Options{})
 					}
 				}
 				dir := filepath.Join(t.TempDir(), "pull")
@@ -363,7 +367,7 @@ func TestJaegerSaveReadsBack(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				live := analyzeDS(t, ds)
+				pulled := analyzeDS(t, ds)
 				back, err := sources.Load(context.Background(), []string{dir}, sources.Options{})
 				if err != nil {
 					t.Fatal(err)
@@ -371,8 +375,8 @@ func TestJaegerSaveReadsBack(t *testing.T) {
 				if w := back.Warnings.List(); len(w) != 0 {
 					t.Errorf("reading the saved pull back: warnings %v", w)
 				}
-				sameBreakdown(t, "saved "+c.name, live, analyzeDS(t, back), 0)
-				if _, err := os.Stat(filepath.Join(dir, sources.ManifestName)); err != nil {
+				sameBreakdown(t, "saved "+c.name, pulled, analyzeDS(t, back), 0)
+				if _, err := os.Stat(filepath.Join(dir, live.ManifestName)); err != nil {
 					t.Errorf("no manifest: %v", err)
 				}
 			})
@@ -392,7 +396,7 @@ func TestJaegerTagSearch(t *testing.T) {
 	}
 	shapes, ops := ds.Catalog.Shapes(), ds.Catalog.Ops()
 	want := map[string]bool{}
-	for b := range sources.NumBuckets {
+	for b := range model.NumBuckets {
 		for _, slab := range ds.Bucket(b) {
 			for _, sp := range slab {
 				sh := shapes[sp.Shape]
@@ -407,12 +411,12 @@ func TestJaegerTagSearch(t *testing.T) {
 	}
 	q := sampleQuery()
 	q.Tags = map[string]string{key: value}
-	for name, pull := range map[string]func() (*sources.Dataset, error){
-		"http": func() (*sources.Dataset, error) {
-			return sources.PullJaeger(context.Background(), jaegertest.QueryURL, q, pullOpts(), sources.Options{})
+	for name, pull := range map[string]func() (*model.Dataset, error){
+		"http": func() (*model.Dataset, error) {
+			return live.PullJaeger(context.Background(), jaegertest.QueryURL, q, pullOpts(), sources.Options{})
 		},
-		"grpc": func() (*sources.Dataset, error) {
-			return sources.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, q, pullOpts(), sources.Options{})
+		"grpc": func() (*model.Dataset, error) {
+			return live.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, q, pullOpts(), sources.Options{})
 		},
 	} {
 		got, err := pull()
@@ -429,14 +433,14 @@ func TestJaegerNoTracesMatched(t *testing.T) {
 	setup(t)
 	q := sampleQuery()
 	q.Services = []string{"no-such-service"}
-	ds, err := sources.PullJaeger(context.Background(), jaegertest.QueryURL, q, pullOpts(), sources.Options{})
+	ds, err := live.PullJaeger(context.Background(), jaegertest.QueryURL, q, pullOpts(), sources.Options{})
 	if err != nil {
 		t.Fatalf("api_v3: %v", err)
 	}
 	if ds.Spans != 0 {
 		t.Errorf("api_v3: %d spans", ds.Spans)
 	}
-	ds, err = sources.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, q, pullOpts(), sources.Options{})
+	ds, err = live.PullJaegerGRPC(context.Background(), jaegertest.QueryGRPC, q, pullOpts(), sources.Options{})
 	if err != nil {
 		t.Fatalf("grpc: %v", err)
 	}

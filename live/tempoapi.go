@@ -1,4 +1,4 @@
-package sources
+package live
 
 // This file pulls traces from Grafana Tempo's HTTP API (port 3200): a
 // TraceQL search (/api/search) lists trace IDs, then each trace is fetched
@@ -29,6 +29,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/trace-forensics/trace-forensics/model"
+	"github.com/trace-forensics/trace-forensics/sources"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -70,7 +73,7 @@ type tempoHTTP struct {
 // PullTempo reads the traces that t.Query (or q's service, operation and
 // tags) selects from Tempo, with q's window, duration bounds, limit and
 // trace IDs.
-func PullTempo(ctx context.Context, t TempoOptions, q TraceQuery, po PullOptions, opt Options) (*Dataset, error) {
+func PullTempo(ctx context.Context, t TempoOptions, q TraceQuery, po PullOptions, opt sources.Options) (*model.Dataset, error) {
 	tc, err := newTempoHTTP(t, po)
 	if err != nil {
 		return nil, err
@@ -614,7 +617,7 @@ func (tc *tempoHTTP) fetchOne(ctx context.Context, f tempoFound) (*tempoTrace, i
 
 // traceFromProto reads a protobuf answer and keeps it as OTLP/JSON.
 func (tc *tempoHTTP) traceFromProto(a *httpAnswer, f tempoFound) (*tempoTrace, error) {
-	td, _, _, err := unmarshalTempoProto(a.body)
+	td, _, _, err := sources.UnmarshalTempoProto(a.body)
 	if err != nil {
 		return nil, &PullError{URL: a.url, Msg: "the answer is not a Tempo trace in protobuf: " + oneLine(err.Error(), 200), Err: err}
 	}
@@ -626,7 +629,7 @@ func (tc *tempoHTTP) traceFromProto(a *httpAnswer, f tempoFound) (*tempoTrace, e
 	if err != nil {
 		return nil, err
 	}
-	list, _ := jsonArrayField(doc, "resourceSpans")
+	list, _ := sources.ArrayField(doc, "resourceSpans")
 	t := &tempoTrace{tempoFound: f, hex: list}
 	if t.start == 0 {
 		t.start = earliestStart(td)
@@ -639,12 +642,12 @@ func (tc *tempoHTTP) traceFromProto(a *httpAnswer, f tempoFound) (*tempoTrace, e
 func (tc *tempoHTTP) traceFromJSON(a *httpAnswer, f tempoFound) (*tempoTrace, error) {
 	t := &tempoTrace{tempoFound: f}
 	var ok bool
-	if t.b64, ok = jsonArrayField(a.body, "batches"); !ok {
+	if t.b64, ok = sources.ArrayField(a.body, "batches"); !ok {
 		var v struct {
 			Trace json.RawMessage `json:"trace"`
 		}
 		if json.Unmarshal(a.body, &v) == nil && v.Trace != nil {
-			t.b64, ok = jsonArrayField(v.Trace, "resourceSpans")
+			t.b64, ok = sources.ArrayField(v.Trace, "resourceSpans")
 		}
 	}
 	if !ok {
@@ -658,32 +661,6 @@ func (tc *tempoHTTP) traceFromJSON(a *httpAnswer, f tempoFound) (*tempoTrace, er
 		return nil, nil
 	}
 	return t, nil
-}
-
-// jsonArrayField returns the elements (without the brackets) of the array
-// that is the value of key in a JSON object, and whether the key is there
-// with an array or null.
-func jsonArrayField(doc []byte, key string) ([]byte, bool) {
-	s := &scanner{}
-	s.reset(doc)
-	if !s.enter('{') {
-		return nil, false
-	}
-	for first := true; s.more('}', &first); {
-		if string(s.key()) != key {
-			s.skip()
-			continue
-		}
-		if s.isNull() {
-			return nil, true
-		}
-		raw := s.raw()
-		if s.err != nil || len(raw) < 2 || raw[0] != '[' {
-			return nil, false
-		}
-		return bytes.TrimSpace(raw[1 : len(raw)-1]), true
-	}
-	return nil, false
 }
 
 // earliestStart is the start of a trace's first span, unix ns.

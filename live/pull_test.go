@@ -1,4 +1,4 @@
-package sources
+package live
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trace-forensics/trace-forensics/sources"
 )
 
 func TestNormalizeTraceID(t *testing.T) {
@@ -74,7 +76,7 @@ func TestSearchUnsplittableWindow(t *testing.T) {
 		return pg
 	}
 	src := &stubSource{answer: func(w window, n int) (*page, error) { return body("a", "b"), nil }}
-	ds, err := pull(context.Background(), src, TraceQuery{Start: start, End: start.Add(time.Microsecond), Limit: 10}, PullOptions{PageSize: 2}, Options{})
+	ds, err := pull(context.Background(), src, TraceQuery{Start: start, End: start.Add(time.Microsecond), Limit: 10}, PullOptions{PageSize: 2}, sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +96,7 @@ func TestSearchUnsplittableWindow(t *testing.T) {
 		}
 		return body(), nil
 	}}
-	if _, err := pull(context.Background(), src, TraceQuery{Start: start, End: start.Add(4 * time.Second)}, PullOptions{}, Options{}); err != nil {
+	if _, err := pull(context.Background(), src, TraceQuery{Start: start, End: start.Add(4 * time.Second)}, PullOptions{}, sources.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if calls != 7 { // 4s → 2×2s → 4×1s
@@ -106,7 +108,7 @@ func TestPullCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	src := &stubSource{answer: func(w window, n int) (*page, error) { return nil, context.Canceled }}
-	if _, err := pull(ctx, src, TraceQuery{}, PullOptions{}, Options{}); err == nil {
+	if _, err := pull(ctx, src, TraceQuery{}, PullOptions{}, sources.Options{}); err == nil {
 		t.Error("no error after cancel")
 	}
 }

@@ -1,4 +1,4 @@
-package sources
+package live
 
 // This file is the plumbing every live pull shares (Jaeger over HTTP and
 // gRPC today, Tempo next): credentials from the environment, TLS, a
@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/trace-forensics/trace-forensics/sources"
 )
 
 // Environment variables that hold credentials for live pulls. Credentials
@@ -212,7 +214,7 @@ func tlsConfig(o PullOptions) (*tls.Config, error) {
 	}
 	pem, err := os.ReadFile(o.CAFile)
 	if err != nil {
-		return nil, fmt.Errorf("--ca-file: %w", unwrapPathError(err))
+		return nil, fmt.Errorf("--ca-file: %w", sources.PathError(err))
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {

@@ -1,4 +1,4 @@
-package sources
+package live
 
 // This file drives a live pull for any server kind: searches page through
 // time windows until the limit is reached, traces asked for by ID are
@@ -13,6 +13,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/trace-forensics/trace-forensics/model"
+	"github.com/trace-forensics/trace-forensics/sources"
 )
 
 // Warning kinds of live pulls.
@@ -140,8 +143,8 @@ type traceSource interface {
 type puller struct {
 	src  traceSource
 	po   PullOptions
-	in   *input
-	send func(job) bool
+	feed *sources.Feed
+	in   *sources.FeedInput
 	save *saver
 	prog *progress
 
@@ -153,7 +156,7 @@ type puller struct {
 // pull runs a query against a source and returns the dataset. Zero traces
 // is not an error: the dataset is empty and the caller says "no traces
 // matched".
-func pull(ctx context.Context, src traceSource, q TraceQuery, po PullOptions, opt Options) (*Dataset, error) {
+func pull(ctx context.Context, src traceSource, q TraceQuery, po PullOptions, opt sources.Options) (*model.Dataset, error) {
 	var sv *saver
 	if po.SaveDir != "" {
 		var err error
@@ -161,10 +164,8 @@ func pull(ctx context.Context, src traceSource, q TraceQuery, po PullOptions, op
 			return nil, err
 		}
 	}
-	ds, err := run(ctx, opt, func(ctx context.Context, l *loader) error {
-		in := &input{name: src.name(), allowEmpty: true}
-		l.register(in)
-		p := &puller{src: src, po: po, in: in, send: l.send, save: sv, seen: map[string]bool{}}
+	ds, err := sources.Stream(ctx, opt, func(ctx context.Context, feed *sources.Feed) error {
+		p := &puller{src: src, po: po, feed: feed, in: feed.Input(src.name(), true), save: sv, seen: map[string]bool{}}
 		total := q.limit()
 		if len(q.TraceIDs) > 0 {
 			total = len(q.TraceIDs)
@@ -226,7 +227,7 @@ func (p *puller) deliver(ctx context.Context, pg *page, capN int) (int, error) {
 		}
 	}
 	p.prog.add(len(fresh), pg.size)
-	if !p.send(job{in: p.in, buf: body}) {
+	if !p.feed.Send(p.in, body) {
 		return 0, context.Cause(ctx)
 	}
 	return len(fresh), nil
@@ -234,10 +235,7 @@ func (p *puller) deliver(ctx context.Context, pg *page, capN int) (int, error) {
 
 // warn records a data-quality warning on the pull's input.
 func (p *puller) warn(ctx context.Context, kind, msg string) error {
-	if !p.send(job{in: p.in, emit: func(sk *sink) error {
-		sk.warn.Add(kind, msg)
-		return nil
-	}}) {
+	if !p.feed.Warn(p.in, kind, msg) {
 		return context.Cause(ctx)
 	}
 	return nil

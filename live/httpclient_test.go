@@ -1,4 +1,4 @@
-package sources
+package live
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/trace-forensics/trace-forensics/sources"
 )
 
 const testSecret = "s3cr3t-t0ken"
@@ -152,7 +154,7 @@ func TestPullErrors(t *testing.T) {
 			defer cancel()
 			// The window spans a minute: each failure is met on the first search.
 			now := time.Now()
-			_, err := PullJaeger(ctx, c.url, TraceQuery{Services: []string{"svc"}, Start: now.Add(-time.Minute), End: now}, po, Options{})
+			_, err := PullJaeger(ctx, c.url, TraceQuery{Services: []string{"svc"}, Start: now.Add(-time.Minute), End: now}, po, sources.Options{})
 			if err == nil {
 				t.Fatal("no error")
 			}

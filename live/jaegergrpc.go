@@ -1,4 +1,4 @@
-package sources
+package live
 
 // This file pulls traces from Jaeger's api_v2 QueryService over gRPC (port
 // 16685). The generated types are gogo-protobuf: grpc-go's default codec
@@ -24,8 +24,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trace-forensics/trace-forensics/model"
+	"github.com/trace-forensics/trace-forensics/sources"
+
 	gogoproto "github.com/gogo/protobuf/proto"
-	model "github.com/jaegertracing/jaeger-idl/model/v1"
+	jmodel "github.com/jaegertracing/jaeger-idl/model/v1"
 	"github.com/jaegertracing/jaeger-idl/proto-gen/api_v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -71,7 +74,7 @@ type jaegerGRPC struct {
 // PullJaegerGRPC reads the traces q selects from the Jaeger query service's
 // gRPC port (host:16685). The address may carry a grpc:// (plaintext) or
 // grpcs:// (TLS) scheme; --ca-file and --insecure-skip-verify imply TLS.
-func PullJaegerGRPC(ctx context.Context, addr string, q TraceQuery, po PullOptions, opt Options) (*Dataset, error) {
+func PullJaegerGRPC(ctx context.Context, addr string, q TraceQuery, po PullOptions, opt sources.Options) (*model.Dataset, error) {
 	j, err := newJaegerGRPC(addr, po)
 	if err != nil {
 		return nil, err
@@ -209,7 +212,7 @@ func (j *jaegerGRPC) search(ctx context.Context, q *TraceQuery, service string, 
 }
 
 func (j *jaegerGRPC) fetch(ctx context.Context, id string) (*page, error) {
-	tid, err := model.TraceIDFromString(id)
+	tid, err := jmodel.TraceIDFromString(id)
 	if err != nil {
 		return nil, fmt.Errorf("trace ID %s: %w", id, err)
 	}
@@ -298,7 +301,7 @@ func (j *jaegerGRPC) streamOnce(method string, ctx context.Context, open func(co
 	if err != nil {
 		return nil, j.rpcError(method, err)
 	}
-	g := &traceGroups{index: map[model.TraceID]int{}}
+	g := &traceGroups{index: map[jmodel.TraceID]int{}}
 	var size int64
 	for {
 		chunk, err := st.Recv()
@@ -343,17 +346,17 @@ func (j *jaegerGRPC) streamOnce(method string, ctx context.Context, open func(co
 
 // traceGroups collects streamed spans by trace, in order of arrival.
 type traceGroups struct {
-	index  map[model.TraceID]int
+	index  map[jmodel.TraceID]int
 	traces []*spanGroup
 }
 
 type spanGroup struct {
-	id    model.TraceID
+	id    jmodel.TraceID
 	start int64
-	spans []*model.Span
+	spans []*jmodel.Span
 }
 
-func (g *traceGroups) add(sp *model.Span) {
+func (g *traceGroups) add(sp *jmodel.Span) {
 	i, ok := g.index[sp.TraceID]
 	if !ok {
 		i = len(g.traces)
@@ -408,7 +411,7 @@ func (j *jaegerGRPC) rpcError(method string, err error) error {
 
 // appendJaegerTrace converts the spans of one trace to OTLP, one resource
 // per distinct process.
-func appendJaegerTrace(td ptrace.Traces, spans []*model.Span) {
+func appendJaegerTrace(td ptrace.Traces, spans []*jmodel.Span) {
 	type scopeKey struct{ process, name, version string }
 	resources := map[string]ptrace.ResourceSpans{}
 	scopes := map[scopeKey]ptrace.SpanSlice{}
@@ -448,7 +451,7 @@ func appendJaegerTrace(td ptrace.Traces, spans []*model.Span) {
 	}
 }
 
-func processKey(p *model.Process) string {
+func processKey(p *jmodel.Process) string {
 	if p == nil {
 		return ""
 	}
@@ -463,7 +466,7 @@ func processKey(p *model.Process) string {
 	return b.String()
 }
 
-func convertJaegerSpan(sp *model.Span, out ptrace.Span) {
+func convertJaegerSpan(sp *jmodel.Span, out ptrace.Span) {
 	out.SetTraceID(otlpTraceID(sp.TraceID))
 	out.SetSpanID(otlpSpanID(sp.SpanID))
 	out.SetName(sp.OperationName)
@@ -498,7 +501,7 @@ func convertJaegerSpan(sp *model.Span, out ptrace.Span) {
 		case "otel.scope.name", "otel.scope.version", "otel.library.name", "otel.library.version":
 			continue
 		case "error":
-			if kv.VType == model.ValueType_BOOL && kv.Bool() || kv.AsString() == "true" {
+			if kv.VType == jmodel.ValueType_BOOL && kv.Bool() || kv.AsString() == "true" {
 				isError = true
 				continue
 			}
@@ -539,22 +542,22 @@ func otlpKind(s string) ptrace.SpanKind {
 	return ptrace.SpanKindUnspecified
 }
 
-func putKeyValue(m pcommon.Map, kv *model.KeyValue) {
+func putKeyValue(m pcommon.Map, kv *jmodel.KeyValue) {
 	switch kv.VType {
-	case model.ValueType_BOOL:
+	case jmodel.ValueType_BOOL:
 		m.PutBool(kv.Key, kv.Bool())
-	case model.ValueType_INT64:
+	case jmodel.ValueType_INT64:
 		m.PutInt(kv.Key, kv.Int64())
-	case model.ValueType_FLOAT64:
+	case jmodel.ValueType_FLOAT64:
 		m.PutDouble(kv.Key, kv.Float64())
-	case model.ValueType_BINARY:
+	case jmodel.ValueType_BINARY:
 		m.PutEmptyBytes(kv.Key).FromRaw(kv.Binary())
 	default:
 		m.PutStr(kv.Key, kv.VStr)
 	}
 }
 
-func otlpTraceID(t model.TraceID) pcommon.TraceID {
+func otlpTraceID(t jmodel.TraceID) pcommon.TraceID {
 	var b [16]byte
 	for i := range 8 {
 		b[i] = byte(t.High >> (56 - 8*i))
@@ -563,7 +566,7 @@ func otlpTraceID(t model.TraceID) pcommon.TraceID {
 	return pcommon.TraceID(b)
 }
 
-func otlpSpanID(s model.SpanID) pcommon.SpanID {
+func otlpSpanID(s jmodel.SpanID) pcommon.SpanID {
 	var b [8]byte
 	for i := range 8 {
 		b[i] = byte(uint64(s) >> (56 - 8*i))

@@ -1,4 +1,4 @@
-package sources
+package live
 
 // This file pulls traces from Jaeger's query service over HTTP. api_v3
 // (OTLP results) is preferred; a server without it is read through the v1
@@ -19,6 +19,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trace-forensics/trace-forensics/model"
+	"github.com/trace-forensics/trace-forensics/sources"
+
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -34,7 +37,7 @@ type jaegerHTTP struct {
 
 // PullJaeger reads the traces q selects from the Jaeger query service at
 // baseURL (http://host:16686, optionally with a path prefix).
-func PullJaeger(ctx context.Context, baseURL string, q TraceQuery, po PullOptions, opt Options) (*Dataset, error) {
+func PullJaeger(ctx context.Context, baseURL string, q TraceQuery, po PullOptions, opt sources.Options) (*model.Dataset, error) {
 	j, err := newJaegerHTTP(baseURL, po)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package sources
+package live
 
 // --save DIR: what a live pull received is written as files that
 // `breakdown DIR` reads back to the same dataset, so a postmortem can be
@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/trace-forensics/trace-forensics/sources"
 )
 
 // ManifestName is the file in a --save directory that describes the pull.
@@ -86,7 +88,7 @@ func newSaver(dir, name string, m PullManifest) (*saver, error) {
 		}
 		return &saver{dir: dir, path: filepath.Join(dir, name+".jsonl"), manifest: m, created: true}, nil
 	case err != nil:
-		return nil, fmt.Errorf("--save %s: %w", dir, unwrapPathError(err))
+		return nil, fmt.Errorf("--save %s: %w", dir, sources.PathError(err))
 	case len(entries) > 0:
 		return nil, fmt.Errorf("--save %s: the directory is not empty; give a new or empty one so the saved pull reads back alone", dir)
 	}

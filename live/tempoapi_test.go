@@ -1,4 +1,4 @@
-package sources
+package live
 
 import (
 	"bytes"
@@ -19,8 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trace-forensics/trace-forensics/model"
+	"github.com/trace-forensics/trace-forensics/sources"
+
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/trace-forensics/trace-forensics/internal/spantest"
 	"github.com/trace-forensics/trace-forensics/internal/synth"
 )
 
@@ -322,7 +326,7 @@ func otlpJSON(td ptrace.Traces) ([]byte, error) {
 }
 
 // tempoSpans returns a dataset's spans, for comparisons.
-func tempoSpans(t testing.TB, ds *Dataset) []jgSpan { return jgSpans(ds) }
+func tempoSpans(t testing.TB, ds *model.Dataset) []spantest.Span { return spantest.List(ds) }
 
 func TestPullTempoSearch(t *testing.T) {
 	f, srv := newFakeTempo(t, tempoCfg)
@@ -338,11 +342,11 @@ func TestPullTempoSearch(t *testing.T) {
 	var progress bytes.Buffer
 	po.Progress = &progress
 	ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL, OrgID: "team-a"},
-		TraceQuery{Start: lo, End: hi}, po, Options{Keep: zkKeep})
+		TraceQuery{Start: lo, End: hi}, po, sources.Options{Keep: tempoKeep})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := LoadReader(context.Background(), "otlp.jsonl", bytes.NewReader(tempoOTLP(t, tempoCfg)), Options{Keep: zkKeep})
+	want, err := sources.LoadReader(context.Background(), "otlp.jsonl", bytes.NewReader(tempoOTLP(t, tempoCfg)), sources.Options{Keep: tempoKeep})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,11 +392,11 @@ func TestPullTempoJSONFallback(t *testing.T) {
 	lo, hi := tempoWindow(tempoCfg)
 	po := tempoPullOpts()
 	po.Concurrency = 1
-	ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{Start: lo, End: hi}, po, Options{Keep: zkKeep})
+	ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{Start: lo, End: hi}, po, sources.Options{Keep: tempoKeep})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := LoadReader(context.Background(), "otlp.jsonl", bytes.NewReader(tempoOTLP(t, tempoCfg)), Options{Keep: zkKeep})
+	want, err := sources.LoadReader(context.Background(), "otlp.jsonl", bytes.NewReader(tempoOTLP(t, tempoCfg)), sources.Options{Keep: tempoKeep})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,18 +440,18 @@ func TestPullTempoPaging(t *testing.T) {
 			po.PageSize = c.page
 			var notes []string
 			po.Notify = func(s string) { notes = append(notes, s) }
-			ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{Start: lo, End: hi, Limit: 5000}, po, Options{})
+			ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{Start: lo, End: hi, Limit: 5000}, po, sources.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := map[TraceID]int{}
-			for _, s := range allSpans(ds) {
+			got := map[model.TraceID]int{}
+			for _, s := range spantest.Raw(ds) {
 				got[s.Trace]++
 			}
 			if len(got) != c.cfg.Requests {
 				t.Fatalf("%d traces, want %d (notes %q)", len(got), c.cfg.Requests, notes)
 			}
-			if ds.Warnings.Count(WarnDuplicateSpanID) != 0 {
+			if ds.Warnings.Count(model.WarnDuplicateSpanID) != 0 {
 				t.Errorf("a trace delivered twice: %+v", ds.Warnings.List())
 			}
 			if len(f.fetches) != c.cfg.Requests {
@@ -460,7 +464,7 @@ func TestPullTempoPaging(t *testing.T) {
 	lo, hi := tempoWindow(tempoCfg)
 	po := tempoPullOpts()
 	po.PageSize = 7
-	ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{Start: lo, End: hi, Limit: 10}, po, Options{})
+	ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{Start: lo, End: hi, Limit: 10}, po, sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +484,7 @@ func TestPullTempoQuery(t *testing.T) {
 	q := TraceQuery{Start: lo, End: hi, Services: []string{"retrieval", "nobody"}, Operation: "retrieve",
 		Tags:        map[string]string{"http.route": "/v1/chat", "http.response.status_code": "200", "my key": "a\"b"},
 		MinDuration: 900 * time.Millisecond}
-	ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, q, tempoPullOpts(), Options{})
+	ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, q, tempoPullOpts(), sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,7 +516,7 @@ func TestPullTempoQuery(t *testing.T) {
 	q = TraceQuery{Start: lo, End: hi, Services: []string{"retrieval"}, Operation: "retrieve", MinDuration: 900 * time.Millisecond}
 	po := tempoPullOpts()
 	po.PageSize = 5
-	ds, err = PullTempo(context.Background(), TempoOptions{URL: srv.URL, Query: tq}, q, po, Options{})
+	ds, err = PullTempo(context.Background(), TempoOptions{URL: srv.URL, Query: tq}, q, po, sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -527,15 +531,15 @@ func TestPullTempoQuery(t *testing.T) {
 	if len(f.fetches) != long {
 		t.Errorf("%d traces fetched, want only the %d long ones", len(f.fetches), long)
 	}
-	_, err = PullTempo(context.Background(), TempoOptions{URL: srv.URL, Query: tq}, TraceQuery{Tags: map[string]string{"a": "b"}}, po, Options{})
+	_, err = PullTempo(context.Background(), TempoOptions{URL: srv.URL, Query: tq}, TraceQuery{Tags: map[string]string{"a": "b"}}, po, sources.Options{})
 	if err == nil || !strings.Contains(err.Error(), "--tag") {
 		t.Errorf("--tag with --query: %v", err)
 	}
 }
 
-func traceIDsOf(ds *Dataset) map[TraceID]bool {
-	out := map[TraceID]bool{}
-	for _, s := range allSpans(ds) {
+func traceIDsOf(ds *model.Dataset) map[model.TraceID]bool {
+	out := map[model.TraceID]bool{}
+	for _, s := range spantest.Raw(ds) {
 		out[s.Trace] = true
 	}
 	return out
@@ -549,7 +553,7 @@ func TestPullTempoTraceIDs(t *testing.T) {
 	id0, _ := NormalizeTraceID(short)
 	ids := []string{id0, f.traces[1].id, strings.Repeat("ab", 16)}
 	f.missing[f.traces[1].id] = true
-	ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{TraceIDs: ids}, tempoPullOpts(), Options{})
+	ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{TraceIDs: ids}, tempoPullOpts(), sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,11 +582,11 @@ func TestPullTempoSave(t *testing.T) {
 			po := tempoPullOpts()
 			po.SaveDir = dir
 			po.PageSize = 9
-			ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{Start: lo, End: hi}, po, Options{Keep: zkKeep})
+			ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{Start: lo, End: hi}, po, sources.Options{Keep: tempoKeep})
 			if err != nil {
 				t.Fatal(err)
 			}
-			back, err := Load(context.Background(), []string{dir}, Options{Keep: zkKeep})
+			back, err := sources.Load(context.Background(), []string{dir}, sources.Options{Keep: tempoKeep})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -610,7 +614,7 @@ func TestPullTempoErrors(t *testing.T) {
 	pull := func(t *testing.T, f *fakeTempo, url string, to TempoOptions, po PullOptions) error {
 		t.Helper()
 		to.URL = url
-		_, err := PullTempo(context.Background(), to, q, po, Options{})
+		_, err := PullTempo(context.Background(), to, q, po, sources.Options{})
 		if err == nil {
 			t.Fatal("no error")
 		}
@@ -694,7 +698,7 @@ func TestPullTempoErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), "not a Tempo search result") {
 			t.Errorf("%v", err)
 		}
-		_, err = PullTempo(context.Background(), TempoOptions{URL: other.URL}, TraceQuery{TraceIDs: []string{strings.Repeat("1", 32)}}, tempoPullOpts(), Options{})
+		_, err = PullTempo(context.Background(), TempoOptions{URL: other.URL}, TraceQuery{TraceIDs: []string{strings.Repeat("1", 32)}}, tempoPullOpts(), sources.Options{})
 		if err == nil || !strings.Contains(err.Error(), "not a Tempo trace") {
 			t.Errorf("trace lookup answered by another server: %v", err)
 		}
@@ -713,7 +717,7 @@ func TestPullTempoRetries(t *testing.T) {
 	f, srv := newFakeTempo(t, tempoCfg)
 	f.fail503 = 2
 	lo, hi := tempoWindow(tempoCfg)
-	ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{Start: lo, End: hi}, tempoPullOpts(), Options{})
+	ds, err := PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{Start: lo, End: hi}, tempoPullOpts(), sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -722,8 +726,11 @@ func TestPullTempoRetries(t *testing.T) {
 	}
 	var pe *PullError
 	f.fail503 = 100
-	_, err = PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{Start: lo, End: hi}, tempoPullOpts(), Options{})
+	_, err = PullTempo(context.Background(), TempoOptions{URL: srv.URL}, TraceQuery{Start: lo, End: hi}, tempoPullOpts(), sources.Options{})
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "too many outstanding requests") {
 		t.Errorf("%v", err)
 	}
 }
+
+// tempoKeep are the attribute keys the Tempo tests keep.
+var tempoKeep = []string{"gen_ai.request.model", "gen_ai.usage.input_tokens", "http.response.status_code", "service.version", "deployment.environment.name"}

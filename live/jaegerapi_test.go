@@ -1,4 +1,4 @@
-package sources
+package live
 
 import (
 	"context"
@@ -15,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/trace-forensics/trace-forensics/model"
+	"github.com/trace-forensics/trace-forensics/sources"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -270,9 +273,9 @@ func testPullOpts() PullOptions {
 }
 
 // traceSet lists the distinct traces of a dataset.
-func traceSet(ds *Dataset) map[string]int {
+func traceSet(ds *model.Dataset) map[string]int {
 	out := map[string]int{}
-	for b := range NumBuckets {
+	for b := range model.NumBuckets {
 		for _, slab := range ds.Bucket(b) {
 			for _, sp := range slab {
 				out[sp.Trace.String()]++
@@ -285,7 +288,7 @@ func traceSet(ds *Dataset) map[string]int {
 func TestPullJaegerV3Search(t *testing.T) {
 	f, srv := newFakeJaeger(t, 57)
 	lo, hi := fakeWindow()
-	ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a"}, Start: lo, End: hi}, testPullOpts(), Options{})
+	ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a"}, Start: lo, End: hi}, testPullOpts(), sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +320,7 @@ func TestPullJaegerPagesByWindow(t *testing.T) {
 			lo, hi := fakeWindow()
 			po := testPullOpts()
 			po.PageSize = 16
-			ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a"}, Start: lo, End: hi, Limit: 5000}, po, Options{})
+			ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a"}, Start: lo, End: hi, Limit: 5000}, po, sources.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -348,7 +351,7 @@ func TestPullJaegerLimit(t *testing.T) {
 		po.PageSize = page
 		var notes []string
 		po.Notify = func(s string) { notes = append(notes, s) }
-		ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a"}, Start: lo, End: hi, Limit: 30}, po, Options{})
+		ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a"}, Start: lo, End: hi, Limit: 30}, po, sources.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,7 +371,7 @@ func TestPullJaegerSearchDepthShrinksPage(t *testing.T) {
 	f, srv := newFakeJaeger(t, 40)
 	f.maxPage = 10
 	lo, hi := fakeWindow()
-	ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a"}, Start: lo, End: hi}, testPullOpts(), Options{})
+	ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a"}, Start: lo, End: hi}, testPullOpts(), sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +396,7 @@ func TestPullJaegerEmptyResult(t *testing.T) {
 	_, srv := newFakeJaeger(t, 5)
 	// The v3 404 "No traces found" is an empty result, not an error.
 	ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a"},
-		Start: fakeBase.Add(-48 * time.Hour), End: fakeBase.Add(-47 * time.Hour)}, testPullOpts(), Options{})
+		Start: fakeBase.Add(-48 * time.Hour), End: fakeBase.Add(-47 * time.Hour)}, testPullOpts(), sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +413,7 @@ func TestPullJaegerTraceIDs(t *testing.T) {
 			ids := []string{f.traces[3].id, f.traces[9].id, "ffffffffffffffff", f.traces[3].id}
 			po := testPullOpts()
 			po.Concurrency = 2
-			ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{TraceIDs: ids}, po, Options{})
+			ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{TraceIDs: ids}, po, sources.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -437,7 +440,7 @@ func TestPullJaegerTagsUseV1(t *testing.T) {
 	f, srv := newFakeJaeger(t, 10)
 	lo, hi := fakeWindow()
 	ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a"}, Start: lo, End: hi,
-		Tags: map[string]string{"env": "even"}}, testPullOpts(), Options{})
+		Tags: map[string]string{"env": "even"}}, testPullOpts(), sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +458,7 @@ func TestPullJaegerTagsUseV1(t *testing.T) {
 func TestPullJaegerV1NeedsService(t *testing.T) {
 	f, srv := newFakeJaeger(t, 3)
 	f.noV3 = true
-	_, err := PullJaeger(context.Background(), srv.URL, TraceQuery{}, testPullOpts(), Options{})
+	_, err := PullJaeger(context.Background(), srv.URL, TraceQuery{}, testPullOpts(), sources.Options{})
 	if err == nil || !strings.Contains(err.Error(), "--service") {
 		t.Errorf("err = %v", err)
 	}
@@ -491,11 +494,11 @@ func TestPullJaegerSave(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "saved")
 			po := testPullOpts()
 			po.SaveDir, po.PageSize = dir, 8 // overlapping answers are re-encoded before saving
-			ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a", "svc-b"}, Start: lo, End: hi}, po, Options{})
+			ds, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a", "svc-b"}, Start: lo, End: hi}, po, sources.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			back, err := Load(context.Background(), []string{dir}, Options{})
+			back, err := sources.Load(context.Background(), []string{dir}, sources.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -517,7 +520,7 @@ func TestPullJaegerSave(t *testing.T) {
 				t.Errorf("manifest %+v", m)
 			}
 			// A second pull into the same directory is refused.
-			if _, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a"}, Start: lo, End: hi}, po, Options{}); err == nil || !strings.Contains(err.Error(), "not empty") {
+			if _, err := PullJaeger(context.Background(), srv.URL, TraceQuery{Services: []string{"svc-a"}, Start: lo, End: hi}, po, sources.Options{}); err == nil || !strings.Contains(err.Error(), "not empty") {
 				t.Errorf("second save: %v", err)
 			}
 		})

@@ -1,4 +1,4 @@
-package sources_test
+package live_test
 
 import (
 	"bytes"
@@ -7,6 +7,10 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/trace-forensics/trace-forensics/live"
+
+	"github.com/trace-forensics/trace-forensics/model"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -25,7 +29,7 @@ type breakdown struct {
 	Stages        []string
 }
 
-func breakdownOf(t *testing.T, name string, ds *sources.Dataset) breakdown {
+func breakdownOf(t *testing.T, name string, ds *model.Dataset) breakdown {
 	t.Helper()
 	r, err := analyze.Analyze(ds, analyze.Options{})
 	if err != nil {
@@ -47,7 +51,7 @@ func breakdownOf(t *testing.T, name string, ds *sources.Dataset) breakdown {
 // and a live pull.
 func TestTempoSameBreakdown(t *testing.T) {
 	cfg := synth.Config{Requests: 150, Seed: 17, ErrorRate: 0.15, Interval: 400 * time.Millisecond}
-	traces := sources.TempoTestTraces(cfg)
+	traces := live.TempoTestTraces(cfg)
 	doc := func(f func([]synth.Span) []byte) []byte {
 		var b bytes.Buffer
 		for _, spans := range traces {
@@ -77,7 +81,7 @@ func TestTempoSameBreakdown(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	load := func(name string, b []byte) *sources.Dataset {
+	load := func(name string, b []byte) *model.Dataset {
 		ds, err := sources.LoadReader(context.Background(), name, bytes.NewReader(b), sources.Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -88,7 +92,7 @@ func TestTempoSameBreakdown(t *testing.T) {
 	if want.Traces != cfg.Requests || want.Errors == 0 || len(want.Stages) == 0 {
 		t.Fatalf("the reference breakdown is too thin: %+v", want)
 	}
-	check := func(t *testing.T, name string, ds *sources.Dataset) {
+	check := func(t *testing.T, name string, ds *model.Dataset) {
 		t.Helper()
 		if got := breakdownOf(t, name, ds); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: breakdown differs from OTLP's:\n got %+v\nwant %+v", name, got, want)
@@ -101,24 +105,24 @@ func TestTempoSameBreakdown(t *testing.T) {
 		if err != nil || ds.Spans == 0 {
 			t.Skipf("the JSON decoder does not read the base64 IDs of Tempo's v2 answers yet (otlp.go): %v", err)
 		}
-		if n := ds.Warnings.Count(sources.WarnPartialTrace); n != cfg.Requests {
+		if n := ds.Warnings.Count(model.WarnPartialTrace); n != cfg.Requests {
 			t.Errorf("%d partial_trace warnings, want %d", n, cfg.Requests)
 		}
 		check(t, "v2", ds)
 	})
 	t.Run("protobuf", func(t *testing.T) {
-		ds, err := sources.LoadTempoProto("trace.pb", pb, sources.Options{})
+		ds, err := sources.LoadReader(context.Background(), "trace.pb", bytes.NewReader(pb), sources.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		check(t, "protobuf", ds)
 	})
 	t.Run("live pull", func(t *testing.T) {
-		srv := sources.NewFakeTempo(t, cfg)
+		srv := live.NewFakeTempo(t, cfg)
 		start := time.Unix(0, traces[0][0].Start)
-		q := sources.TraceQuery{Start: start.Add(-time.Minute), End: start.Add(time.Hour)}
-		po := sources.PullOptions{Timeout: 5 * time.Second, PageSize: 40, Getenv: func(string) string { return "" }}
-		ds, err := sources.PullTempo(context.Background(), sources.TempoOptions{URL: srv.URL}, q, po, sources.Options{})
+		q := live.TraceQuery{Start: start.Add(-time.Minute), End: start.Add(time.Hour)}
+		po := live.PullOptions{Timeout: 5 * time.Second, PageSize: 40, Getenv: func(string) string { return "" }}
+		ds, err := live.PullTempo(context.Background(), live.TempoOptions{URL: srv.URL}, q, po, sources.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

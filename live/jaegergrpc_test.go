@@ -1,4 +1,4 @@
-package sources
+package live
 
 import (
 	"context"
@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
-	model "github.com/jaegertracing/jaeger-idl/model/v1"
+	"github.com/trace-forensics/trace-forensics/model"
+	"github.com/trace-forensics/trace-forensics/sources"
+
+	jmodel "github.com/jaegertracing/jaeger-idl/model/v1"
 	"github.com/jaegertracing/jaeger-idl/proto-gen/api_v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -26,7 +29,7 @@ import (
 // interleaved, and returns at most SearchDepth traces in a scrambled order.
 type fakeQueryService struct {
 	api_v2.UnimplementedQueryServiceServer
-	traces  [][]model.Span
+	traces  [][]jmodel.Span
 	stall   bool   // never answer FindTraces
 	wantTok string // require this bearer token
 	failing int    // answer this many GetServices calls with UNAVAILABLE
@@ -37,24 +40,24 @@ type fakeQueryService struct {
 
 var grpcBase = time.Date(2026, 6, 1, 8, 0, 0, 123456789, time.UTC)
 
-func fakeGRPCTrace(i int) []model.Span {
-	tid := model.NewTraceID(0, uint64(0x5000+i))
+func fakeGRPCTrace(i int) []jmodel.Span {
+	tid := jmodel.NewTraceID(0, uint64(0x5000+i))
 	start := grpcBase.Add(time.Duration(i) * time.Second)
-	root := model.SpanID(0x100 + i)
-	proc := &model.Process{ServiceName: "front", Tags: []model.KeyValue{model.String("host.name", "h1")}}
-	worker := &model.Process{ServiceName: "worker"}
-	return []model.Span{
+	root := jmodel.SpanID(0x100 + i)
+	proc := &jmodel.Process{ServiceName: "front", Tags: []jmodel.KeyValue{jmodel.String("host.name", "h1")}}
+	worker := &jmodel.Process{ServiceName: "worker"}
+	return []jmodel.Span{
 		{TraceID: tid, SpanID: root, OperationName: "GET /api", StartTime: start, Duration: 200*time.Millisecond + 1234*time.Nanosecond,
-			Tags: []model.KeyValue{model.String("span.kind", "server"), model.Int64("http.status_code", 500), model.Bool("error", true),
-				model.String("otel.scope.name", "lib"), model.Float64("ratio", 0.5), model.Binary("blob", []byte{1, 2})},
+			Tags: []jmodel.KeyValue{jmodel.String("span.kind", "server"), jmodel.Int64("http.status_code", 500), jmodel.Bool("error", true),
+				jmodel.String("otel.scope.name", "lib"), jmodel.Float64("ratio", 0.5), jmodel.Binary("blob", []byte{1, 2})},
 			Process: proc},
 		{TraceID: tid, SpanID: root + 0x1000, OperationName: "query", StartTime: start.Add(time.Millisecond), Duration: 50 * time.Millisecond,
-			References: []model.SpanRef{model.NewChildOfRef(tid, root)},
-			Tags:       []model.KeyValue{model.String("span.kind", "client")}, Process: proc},
+			References: []jmodel.SpanRef{jmodel.NewChildOfRef(tid, root)},
+			Tags:       []jmodel.KeyValue{jmodel.String("span.kind", "client")}, Process: proc},
 		// Only a FOLLOWS_FROM reference: Jaeger takes it as the parent.
 		{TraceID: tid, SpanID: root + 0x2000, OperationName: "async job", StartTime: start.Add(300 * time.Millisecond), Duration: 10 * time.Millisecond,
-			References: []model.SpanRef{model.NewFollowsFromRef(tid, root), model.NewFollowsFromRef(model.NewTraceID(0, 9), 9)},
-			Tags:       []model.KeyValue{model.String("span.kind", "consumer"), model.String("otel.status_code", "ERROR")}, Process: worker},
+			References: []jmodel.SpanRef{jmodel.NewFollowsFromRef(tid, root), jmodel.NewFollowsFromRef(jmodel.NewTraceID(0, 9), 9)},
+			Tags:       []jmodel.KeyValue{jmodel.String("span.kind", "consumer"), jmodel.String("otel.status_code", "ERROR")}, Process: worker},
 	}
 }
 
@@ -86,11 +89,11 @@ func (f *fakeQueryService) checkAuth(ctx context.Context) error {
 }
 
 // send streams the spans of some traces, interleaving neighbours, 3 per chunk.
-func sendInterleaved(traces [][]model.Span, send func(*api_v2.SpansResponseChunk) error) error {
-	var all []model.Span
+func sendInterleaved(traces [][]jmodel.Span, send func(*api_v2.SpansResponseChunk) error) error {
+	var all []jmodel.Span
 	for i := 0; i < len(traces); i += 2 {
 		a := traces[i]
-		var b []model.Span
+		var b []jmodel.Span
 		if i+1 < len(traces) {
 			b = traces[i+1]
 		}
@@ -126,7 +129,7 @@ func (f *fakeQueryService) FindTraces(req *api_v2.FindTracesRequest, srv api_v2.
 	if !q.RawTraces {
 		return status.Error(codes.InvalidArgument, "test wants raw traces")
 	}
-	var found [][]model.Span
+	var found [][]jmodel.Span
 	for _, tr := range f.traces {
 		s := tr[0].StartTime
 		if s.Before(q.StartTimeMin) || s.After(q.StartTimeMax) {
@@ -152,7 +155,7 @@ func (f *fakeQueryService) GetTrace(req *api_v2.GetTraceRequest, srv api_v2.Quer
 	}
 	for _, tr := range f.traces {
 		if tr[0].TraceID == req.TraceID {
-			return sendInterleaved([][]model.Span{tr}, srv.Send)
+			return sendInterleaved([][]jmodel.Span{tr}, srv.Send)
 		}
 	}
 	return status.Errorf(codes.NotFound, "trace not found")
@@ -185,7 +188,7 @@ func TestPullJaegerGRPCSearch(t *testing.T) {
 	lo, hi := grpcWindow()
 	po := testPullOpts()
 	po.PageSize = 8
-	ds, err := PullJaegerGRPC(context.Background(), addr, TraceQuery{Services: []string{"front"}, Start: lo, End: hi}, po, Options{Keep: []string{"host.name", "http.status_code"}})
+	ds, err := PullJaegerGRPC(context.Background(), addr, TraceQuery{Services: []string{"front"}, Start: lo, End: hi}, po, sources.Options{Keep: []string{"host.name", "http.status_code"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +205,9 @@ func TestPullJaegerGRPCSearch(t *testing.T) {
 	// The conversion: kinds, errors, parents, nanosecond times, kept values.
 	ops := ds.Catalog.Ops()
 	shapes := ds.Catalog.Shapes()
-	byName := map[string]Span{}
-	shapeOf := map[string]Shape{}
-	for b := range NumBuckets {
+	byName := map[string]model.Span{}
+	shapeOf := map[string]model.Shape{}
+	for b := range model.NumBuckets {
 		for _, slab := range ds.Bucket(b) {
 			for _, sp := range slab {
 				if sp.Trace.String() != fmt.Sprintf("%032x", 0x5000) {
@@ -217,16 +220,16 @@ func TestPullJaegerGRPCSearch(t *testing.T) {
 		}
 	}
 	root, query, job := byName["front/GET /api"], byName["front/query"], byName["worker/async job"]
-	if root.Kind != KindServer || root.Flags&FlagError == 0 || root.Parent != 0 {
+	if root.Kind != model.KindServer || root.Flags&model.FlagError == 0 || root.Parent != 0 {
 		t.Errorf("root %+v", root)
 	}
 	if root.Start != grpcBase.UnixNano() || root.End-root.Start != int64(200*time.Millisecond+1234) {
 		t.Errorf("root times %d..%d: nanoseconds lost", root.Start, root.End)
 	}
-	if query.Kind != KindClient || query.Parent != root.ID || query.Flags&FlagError != 0 {
+	if query.Kind != model.KindClient || query.Parent != root.ID || query.Flags&model.FlagError != 0 {
 		t.Errorf("query %+v", query)
 	}
-	if job.Kind != KindConsumer || job.Parent != root.ID || job.Flags&FlagError == 0 || job.Flags&FlagLinked == 0 {
+	if job.Kind != model.KindConsumer || job.Parent != root.ID || job.Flags&model.FlagError == 0 || job.Flags&model.FlagLinked == 0 {
 		t.Errorf("async job %+v: want consumer, child of the root by FOLLOWS_FROM, error, linked", job)
 	}
 	rootShape := shapeOf["front/GET /api"]
@@ -241,7 +244,7 @@ func TestPullJaegerGRPCSearch(t *testing.T) {
 func TestPullJaegerGRPCTraceIDs(t *testing.T) {
 	_, addr := newFakeQueryService(t, 10)
 	ids := []string{fmt.Sprintf("%032x", 0x5003), fmt.Sprintf("%032x", 0x5007), fmt.Sprintf("%032x", 0x9999)}
-	ds, err := PullJaegerGRPC(context.Background(), addr, TraceQuery{TraceIDs: ids}, testPullOpts(), Options{})
+	ds, err := PullJaegerGRPC(context.Background(), addr, TraceQuery{TraceIDs: ids}, testPullOpts(), sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,12 +262,12 @@ func TestPullJaegerGRPCSave(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "save")
 	po := testPullOpts()
 	po.SaveDir, po.PageSize = dir, 7
-	keep := Options{Keep: []string{"host.name"}}
+	keep := sources.Options{Keep: []string{"host.name"}}
 	ds, err := PullJaegerGRPC(context.Background(), addr, TraceQuery{Start: lo, End: hi}, po, keep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := Load(context.Background(), []string{dir}, keep)
+	back, err := sources.Load(context.Background(), []string{dir}, keep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,15 +283,15 @@ func TestPullJaegerGRPCSave(t *testing.T) {
 }
 
 type pulledSpan struct {
-	span Span
+	span model.Span
 	op   string
 }
 
 // pulledSpans lists spans sorted, with shapes resolved to names and kept values.
-func pulledSpans(ds *Dataset) []pulledSpan {
+func pulledSpans(ds *model.Dataset) []pulledSpan {
 	ops, shapes := ds.Catalog.Ops(), ds.Catalog.Shapes()
 	var out []pulledSpan
-	for b := range NumBuckets {
+	for b := range model.NumBuckets {
 		for _, slab := range ds.Bucket(b) {
 			for _, sp := range slab {
 				sh := shapes[sp.Shape]
@@ -373,7 +376,7 @@ func TestPullJaegerGRPCErrors(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			_, err := PullJaegerGRPC(ctx, c.addr, TraceQuery{Services: []string{"front"}, Start: lo, End: hi}, po, Options{})
+			_, err := PullJaegerGRPC(ctx, c.addr, TraceQuery{Services: []string{"front"}, Start: lo, End: hi}, po, sources.Options{})
 			if err == nil {
 				t.Fatal("no error")
 			}
